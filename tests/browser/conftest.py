@@ -1,0 +1,60 @@
+"""Fixtures for browser tests: a JupyterLab server, Debian's Chromium, and a page on the Lab.
+
+A test (or module) overrides the ``lab_env`` fixture to pass environment variables to the
+server and its kernels, and writes its notebooks into ``lab_server.root_dir``.
+"""
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lab import CHROMIUM, LabPage, LabServer, launch_chromium  # noqa: E402
+
+
+@pytest.fixture
+def lab_env():
+    """Extra environment variables for the Lab server and its kernels (override to set some)."""
+    return {}
+
+
+@pytest.fixture
+def lab_server(tmp_path, lab_env):
+    """A running JupyterLab server with its root dir at ``tmp_path/lab/root``."""
+    server = LabServer(tmp_path / "lab", env=lab_env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """A persistent headless Chromium context (Debian's /usr/bin/chromium)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: browser tests need Debian's chromium; "
+            "run `bash scripts/setup.sh` to install it"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = launch_chromium(p, tmp_path / "chromium-profile")
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def lab_page(request, lab_server, chromium):
+    """A :class:`lab.LabPage` on the Lab; its screenshots are named after the test."""
+    page = chromium.pages[0] if chromium.pages else chromium.new_page()
+    page.set_default_timeout(60_000)
+    prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name) + "--"
+    yield LabPage(page, lab_server, prefix=prefix)

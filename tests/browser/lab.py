@@ -1,0 +1,595 @@
+"""Drive JupyterLab in headless Chromium: the server, the browser, and reading what the page shows.
+
+Every use of JupyterLab's and the widget managers' private internals lives in this module, so a
+JupyterLab or ipydatagrid upgrade breaks one file.
+
+- :class:`LabServer` starts ``jupyter lab`` (this Python's environment) with every Jupyter dir
+  isolated under a folder, in its own process group, and stops it by that group.
+- :func:`launch_chromium` starts Debian's Chromium through Playwright.
+- :class:`LabPage` wraps a Playwright page showing the Lab: open a notebook, run all cells, wait,
+  execute code in the kernel, read DataGrid and text widgets, save screenshots.
+"""
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "ARTIFACTS",
+    "LabServer",
+    "LabPage",
+    "launch_chromium",
+    "free_port",
+    "descendants",
+    "wait_until",
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what, interval=0.25):
+    """Call ``predicate()`` until it returns something truthy, and return that.
+
+    Raises ``TimeoutError`` naming *what* was awaited (and the last value seen) after *timeout* s.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
+        time.sleep(interval)
+
+
+def descendants(pid):
+    """PIDs of every living descendant of process *pid* (read from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) is in parentheses and may hold spaces.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        state, ppid = fields[0], int(fields[1])
+        if state != "Z":
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+class LabServer:
+    """A JupyterLab server on 127.0.0.1 with a random token, isolated under *base_dir*.
+
+    Parameters
+    ----------
+    base_dir : path
+        Holds the Jupyter config/data/runtime dirs, the server log and (by default) the root dir.
+    root_dir : path, optional
+        The folder the Lab serves (default ``base_dir/root``).
+    env : dict, optional
+        Extra environment variables for the server and so for its kernels.
+    """
+
+    def __init__(self, base_dir, root_dir=None, env=None):
+        self.base_dir = Path(base_dir)
+        self.root_dir = Path(root_dir) if root_dir else self.base_dir / "root"
+        self.extra_env = dict(env or {})
+        self.token = secrets.token_hex(16)
+        self.port = None
+        self.proc = None
+        self.log_path = self.base_dir / "jupyter-lab.log"
+        self._kernel_pids = set()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def notebook_url(self, name):
+        """The URL opening notebook *name* (relative to the root dir) with a fresh workspace."""
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+    def log(self):
+        """The server's output so far (for failure messages)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def start(self, timeout=90):
+        """Start the server and wait until ``/api/status`` answers; retry on a taken port."""
+        for _ in range(3):
+            self._spawn()
+            try:
+                self._wait_ready(timeout)
+                return self
+            except _PortTaken:
+                self.stop()
+        raise RuntimeError(f"JupyterLab could not find a free port; log:\n{self.log()}")
+
+    def _spawn(self):
+        jdir = self.base_dir / "jupyter"
+        env = dict(os.environ)
+        for var, sub in [
+            ("JUPYTER_CONFIG_DIR", "config"),
+            ("JUPYTER_DATA_DIR", "data"),
+            ("JUPYTER_RUNTIME_DIR", "runtime"),
+            ("IPYTHONDIR", "ipython"),
+            ("JUPYTERLAB_SETTINGS_DIR", "lab-settings"),
+            ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces"),
+        ]:
+            (jdir / sub).mkdir(parents=True, exist_ok=True)
+            env[var] = str(jdir / sub)
+        # No "notified about Jupyter news?" toast over the screenshots.
+        notification = jdir / "lab-settings/@jupyterlab/apputils-extension"
+        notification.mkdir(parents=True, exist_ok=True)
+        (notification / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False})
+        )
+        env.pop("JUPYTER_PATH", None)
+        env["JUPYTER_PLATFORM_DIRS"] = "1"
+        env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd = [
+            sys.executable, "-m", "jupyter", "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]  # fmt: skip
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                cmd,
+                env=env,
+                cwd=self.root_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def _wait_ready(self, timeout):
+        request = urllib.request.Request(
+            f"{self.url}/api/status", headers={"Authorization": f"token {self.token}"}
+        )
+
+        def ready():
+            if self.proc.poll() is not None:
+                if "address already in use" in self.log().lower():
+                    raise _PortTaken()
+                raise RuntimeError(
+                    f"JupyterLab exited with code {self.proc.returncode}; log:\n{self.log()}"
+                )
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    return response.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_until(ready, timeout, f"JupyterLab /api/status on port {self.port}")
+
+    def _remember_kernels(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self._kernel_pids.update(descendants(self.proc.pid))
+
+    def stop(self):
+        """Stop the server by its process group (SIGINT twice, then SIGKILL), kernels included.
+
+        Kernels run in sessions of their own; any still alive once the server is gone are
+        killed by PID.
+        """
+        if self.proc is None:
+            return
+        self._remember_kernels()
+        pgid = self.proc.pid
+        for sig, wait in [(signal.SIGINT, 0.5), (signal.SIGINT, 15), (signal.SIGKILL, 10)]:
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(pgid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left in the group (it should be nothing).
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in self._kernel_pids:
+            if _alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._kernel_pids.clear()
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class _PortTaken(Exception):
+    pass
+
+
+def launch_chromium(playwright, profile_dir):
+    """A persistent Chromium context (Debian's /usr/bin/chromium) with its profile in *profile_dir*."""
+    return playwright.chromium.launch_persistent_context(
+        str(profile_dir),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1400, "height": 1200},
+    )
+
+
+# --- Page-side JavaScript: JupyterLab and widget-manager internals -------------------------------
+
+# The notebook panel in the main area, or null.
+_JS_PANEL = """
+() => {
+  const app = window.jupyterapp;
+  if (!app) return null;
+  const w = app.shell.currentWidget;
+  return w && w.content && w.sessionContext ? w : null;
+}
+"""
+
+_JS_NOTEBOOK_STATE = (
+    """
+() => {
+  const panel = (%s)();
+  if (!panel) return null;
+  const ctx = panel.sessionContext;
+  const kernel = ctx.session && ctx.session.kernel;
+  const cells = panel.content.widgets.map(cell => ({
+    type: cell.model.type,
+    execution_count: cell.model.type === 'code' ? cell.model.executionCount : null,
+    pending: cell.node.querySelector('.jp-InputArea-prompt') ?
+             cell.node.querySelector('.jp-InputArea-prompt').textContent.includes('*') : false,
+  }));
+  return {
+    ready: ctx.isReady,
+    kernel_status: kernel ? kernel.status : null,
+    connection: kernel ? kernel.connectionStatus : null,
+    cells: cells,
+  };
+}
+"""
+    % _JS_PANEL
+)
+
+# Every live widget model the notebook's widget manager knows, as {id: model} (a Promise).
+_JS_MODELS = (
+    """
+async () => {
+  const panel = (%s)();
+  if (!panel) return {};
+  let manager = null;
+  for (const cell of panel.content.widgets) {
+    const area = cell.outputArea;
+    if (!area) continue;
+    for (const child of area.widgets) {
+      for (const w of (child.widgets || [child])) {
+        if (w && w._manager && w._manager.promise) { manager = await w._manager.promise; break; }
+      }
+      if (manager) break;
+    }
+    if (manager) break;
+  }
+  if (!manager) return {};
+  const ids = Object.keys(manager._models);
+  const models = {};
+  for (const id of ids) {
+    try { models[id] = await manager._models[id]; } catch (e) { /* failed model */ }
+  }
+  return models;
+}
+"""
+    % _JS_PANEL
+)
+
+_JS_GRIDS = (
+    """
+async () => {
+  const models = await (%s)();
+  const grids = [];
+  for (const [id, m] of Object.entries(models)) {
+    if (m.get('_model_name') !== 'DataGridModel' || !m.data_model) continue;
+    const dm = m.data_model;
+    const read = (region, r, c) => {
+      const v = dm.data(region, r, c);
+      return v === undefined ? null : v;
+    };
+    const nrows = dm.rowCount('body');
+    const nbody = dm.columnCount('body');
+    const nidx = dm.columnCount('row-header');
+    const nhead = dm.rowCount('column-header');
+    const columns = [];
+    for (let c = 0; c < nidx; c++) columns.push(nhead ? read('corner-header', nhead - 1, c) : null);
+    for (let c = 0; c < nbody; c++) columns.push(nhead ? read('column-header', nhead - 1, c) : null);
+    const rows = [];
+    for (let r = 0; r < nrows; r++) {
+      const row = [];
+      for (let c = 0; c < nidx; c++) row.push(read('row-header', r, c));
+      for (let c = 0; c < nbody; c++) row.push(read('body', r, c));
+      rows.push(row);
+    }
+    grids.push({id: id, index_columns: nidx, columns: columns, rows: rows});
+  }
+  return grids;
+}
+"""
+    % _JS_MODELS
+)
+
+# Text of widgets with a 'value' string (HTML, Label, ...), filtered by model name.
+_JS_TEXTS = (
+    """
+async (names) => {
+  const models = await (%s)();
+  const out = [];
+  for (const [id, m] of Object.entries(models)) {
+    if (names.length && !names.includes(m.get('_model_name'))) continue;
+    const v = m.get('value');
+    if (typeof v !== 'string') continue;
+    const div = document.createElement('div');
+    div.innerHTML = v;
+    out.push({id: id, model: m.get('_model_name'), value: v, text: div.textContent});
+  }
+  return out;
+}
+"""
+    % _JS_MODELS
+)
+
+# Execute code in the notebook's kernel without a cell; collect its outputs.
+_JS_EXECUTE = (
+    """
+async (code) => {
+  const panel = (%s)();
+  if (!panel) throw new Error('no notebook panel is open');
+  const kernel = panel.sessionContext.session.kernel;
+  const outputs = [];
+  const future = kernel.requestExecute({code: code, store_history: false, silent: false});
+  future.onIOPub = (msg) => {
+    const t = msg.header.msg_type;
+    if (t === 'stream') outputs.push({type: 'stream', name: msg.content.name, text: msg.content.text});
+    else if (t === 'execute_result' || t === 'display_data')
+      outputs.push({type: t, data: msg.content.data});
+    else if (t === 'error')
+      outputs.push({type: 'error', ename: msg.content.ename, evalue: msg.content.evalue,
+                    traceback: msg.content.traceback});
+  };
+  const reply = await future.done;
+  return {status: reply.content.status, outputs: outputs};
+}
+"""
+    % _JS_PANEL
+)
+
+
+class KernelError(RuntimeError):
+    """Code executed in the kernel raised; ``outputs`` holds what it printed."""
+
+    def __init__(self, message, outputs):
+        super().__init__(message)
+        self.outputs = outputs
+
+
+class LabPage:
+    """A Playwright page showing JupyterLab served by *server*."""
+
+    def __init__(self, page, server, artifacts=ARTIFACTS, prefix=""):
+        self.page = page
+        self.server = server
+        self.artifacts = Path(artifacts)
+        self.prefix = prefix
+
+    # --- notebooks ----------------------------------------------------------------------------
+
+    def open_notebook(self, name, timeout=120):
+        """Open notebook *name* (relative to the server's root dir); wait for an idle kernel."""
+        self.page.goto(self.server.notebook_url(name), wait_until="domcontentloaded")
+        self.page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=timeout * 1000
+        )
+        return self.wait_for_kernel_idle(timeout)
+
+    def notebook_state(self):
+        """Kernel status and every cell's type/execution count, or None if no notebook is shown."""
+        return self.page.evaluate(_JS_NOTEBOOK_STATE)
+
+    def wait_for_kernel_idle(self, timeout=120):
+        """Wait until the notebook's kernel is connected and idle."""
+
+        def idle():
+            state = self.notebook_state()
+            return (
+                state
+                and state["ready"]
+                and state["connection"] == "connected"
+                and state["kernel_status"] == "idle"
+                and state
+            )
+
+        return wait_until(idle, timeout, "an idle kernel")
+
+    def run_all_cells(self, timeout=300):
+        """Run every cell and wait until all code cells have executed and the kernel is idle.
+
+        Raises ``KernelError`` if a cell's output shows an error.
+        """
+        self.wait_for_kernel_idle()
+        self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        return self.wait_for_all_cells_executed(timeout)
+
+    def wait_for_all_cells_executed(self, timeout=300):
+        """Wait until every code cell has an execution count, no cell is pending, kernel idle."""
+
+        def done():
+            state = self.notebook_state()
+            if not state or state["kernel_status"] != "idle":
+                return False
+            code = [c for c in state["cells"] if c["type"] == "code"]
+            if any(c["pending"] or not c["execution_count"] for c in code):
+                return False
+            return state
+
+        state = wait_until(done, timeout, "all cells to execute")
+        errors = self.cell_errors()
+        if errors:
+            raise KernelError(f"cells raised: {errors}", errors)
+        return state
+
+    def cell_errors(self):
+        """Error outputs shown by the cells, as ``[(cell_index, ename, evalue)]``."""
+        return self.page.evaluate(
+            """
+() => {
+  const panel = (%s)();
+  const out = [];
+  panel.content.widgets.forEach((cell, i) => {
+    if (cell.model.type !== 'code') return;
+    const outputs = cell.model.outputs;
+    for (let j = 0; j < outputs.length; j++) {
+      const o = outputs.get(j).toJSON();
+      if (o.output_type === 'error') out.push([i, o.ename, o.evalue]);
+    }
+  });
+  return out;
+}
+"""
+            % _JS_PANEL
+        )
+
+    # --- the kernel ---------------------------------------------------------------------------
+
+    def execute(self, code, timeout=120):
+        """Execute *code* in the notebook's kernel (no cell); return its stdout and result text.
+
+        Raises ``KernelError`` (with the traceback text) if the code raises.
+        """
+        reply = self.page.evaluate(_JS_EXECUTE, code)
+        # page.evaluate waits for the promise; Playwright's default timeout does not apply to it.
+        texts = []
+        for o in reply["outputs"]:
+            if o["type"] == "stream":
+                texts.append(o["text"])
+            elif o["type"] in ("execute_result", "display_data"):
+                texts.append(o["data"].get("text/plain", ""))
+            elif o["type"] == "error":
+                tb = "\n".join(o["traceback"])
+                raise KernelError(f"{o['ename']}: {o['evalue']}\n{tb}", reply["outputs"])
+        if reply["status"] != "ok":
+            raise KernelError(f"execution ended with status {reply['status']!r}", reply["outputs"])
+        return "".join(texts)
+
+    # --- widgets ------------------------------------------------------------------------------
+
+    def grids(self):
+        """Every rendered DataGrid, as dicts: ``columns`` (header texts, index columns first),
+        ``rows`` (lists of cell values as displayed), ``index_columns`` (how many lead)."""
+        return self.page.evaluate(_JS_GRIDS)
+
+    def grid(self):
+        """The one DataGrid on the page as ``{"columns": [...], "rows": [[...]]}``."""
+        grids = self.grids()
+        if len(grids) != 1:
+            raise AssertionError(f"expected one DataGrid on the page, found {len(grids)}")
+        return grids[0]
+
+    def grid_records(self):
+        """The one DataGrid's rows as dicts keyed by column header."""
+        g = self.grid()
+        return [dict(zip(g["columns"], row)) for row in g["rows"]]
+
+    def wait_for_grid(self, predicate, timeout=60, what="the grid to match"):
+        """Poll the one DataGrid (as :meth:`grid` returns it) until ``predicate(grid)`` is true."""
+
+        def check():
+            grids = self.grids()
+            if len(grids) == 1 and predicate(grids[0]):
+                return grids[0]
+            return None
+
+        try:
+            return wait_until(check, timeout, what, interval=0.5)
+        except TimeoutError as e:
+            self.screenshot("timeout-grid")
+            raise TimeoutError(f"{e}\nlast grid(s): {json.dumps(self.grids(), default=str)}") from None
+
+    def widget_texts(self, model_names=("HTMLModel", "LabelModel", "HTMLMathModel")):
+        """Text of every rendered widget with a string value (markup stripped)."""
+        return self.page.evaluate(_JS_TEXTS, list(model_names))
+
+    # --- artifacts ----------------------------------------------------------------------------
+
+    def screenshot(self, name):
+        """Save a full-page PNG as ``test-artifacts/<prefix><name>.png``; return its path."""
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        path = self.artifacts / f"{self.prefix}{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
