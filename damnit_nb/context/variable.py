@@ -1,0 +1,202 @@
+"""The DAMNIT context-file vocabulary: ``Variable``, ``Cell`` and ``Skip``.
+
+A variable is a Python function of a run, declared with the ``Variable`` decorator. The same
+decorator works in a context file (``from damnit_ctx import Variable``) and in a notebook cell
+(through ``RunTable.variable``).
+"""
+
+import hashlib
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Variable", "Cell", "Skip", "VariableDefinitionError"]
+
+_DEP_PREFIXES = ("var", "meta", "param", "mymdc", "self")
+_META_NAMES = ("run_number", "proposal", "proposal_path")
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+class VariableDefinitionError(ValueError):
+    """A variable's definition is wrong (bad argument, unknown dependency...)."""
+
+
+class Skip(Exception):
+    """Raise ``Skip("reason")`` in a variable when it does not apply to a run.
+
+    The cell shows as skipped, with the reason, rather than as an error.
+    """
+
+
+@dataclass
+class Cell:
+    """A variable's value with display options: ``return Cell(data, summary="max", bold=True)``.
+
+    ``summary_value`` overrides ``summary``; ``background`` is ``"#rrggbb"`` or ``(r, g, b)``;
+    ``units`` takes precedence over the DataArray's and the Variable's.
+    """
+
+    data: Any
+    summary: str | None = None
+    summary_value: Any = None
+    bold: bool | None = None
+    background: Any = None
+    preview: Any = None
+    units: str | None = None
+
+
+class Variable:
+    """Declare a function of a run as a column of the run table.
+
+    Usable bare (``@Variable``) or called (``@Variable(title="XGM/Intensity", summary="mean")``).
+    The first argument of the function is the run; further arguments are declared with string
+    annotations: ``"var#name"`` (another variable's result), ``"meta#run_number"``,
+    ``"meta#proposal"``, ``"meta#proposal_path"``.
+    """
+
+    def __init__(self, title=None, description=None, summary=None, data=None, cluster=False,
+                 tags=None, transient=False, units=None):
+        func = None
+        if callable(title) and not isinstance(title, str):
+            func, title = title, None
+        self._title = title
+        self._description = description
+        self.summary = summary
+        self.data = data
+        self.cluster = cluster
+        self.tags = _normalise_tags(tags)
+        self.transient = transient
+        self.units = units
+        self.func = None
+        problems = self._check_arguments()
+        if problems:
+            raise VariableDefinitionError("; ".join(problems))
+        if func is not None:
+            self._attach(func)
+
+    def __call__(self, *args, **kwargs):
+        """Attach the decorated function, or, once attached, call it."""
+        if self.func is None:
+            if len(args) != 1 or kwargs or not callable(args[0]):
+                raise TypeError("Variable(...) decorates a function: put it on a line "
+                                "above 'def name(run): ...'")
+            self._attach(args[0])
+            return self
+        return self.func(*args, **kwargs)
+
+    def _attach(self, func):
+        self.func = func
+        problems = self._check_function()
+        if problems:
+            raise VariableDefinitionError(f"variable {self.name!r}: " + "; ".join(problems))
+
+    # -- what a variable is -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.func.__name__ if self.func is not None else ""
+
+    @property
+    def title(self) -> str:
+        return self._title or self.name
+
+    @property
+    def description(self) -> str | None:
+        if self._description is not None:
+            return self._description
+        return inspect.getdoc(self.func) if self.func is not None else None
+
+    def annotations(self) -> dict[str, str]:
+        """Parameter name -> annotation string, for parameters after ``run``."""
+        params = list(inspect.signature(self.func).parameters.values())[1:]
+        return {p.name: p.annotation for p in params}
+
+    def arg_dependencies(self) -> dict[str, str]:
+        """Parameter name -> variable name, for ``"var#name"`` parameters."""
+        return {p: a.split("#", 1)[1] for p, a in self.annotations().items()
+                if a.startswith("var#")}
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in inspect.signature(self.func).parameters.values()
+                if p.default is not inspect.Parameter.empty}
+
+    def source(self) -> str:
+        """The function's source text (its bytecode when the source is not available)."""
+        try:
+            return inspect.getsource(self.func)
+        except (OSError, TypeError):
+            code = self.func.__code__
+            return repr((code.co_code, code.co_consts, code.co_names))
+
+    def own_version(self) -> str:
+        """A hash of what determines this variable's values, its dependencies aside."""
+        settings = repr((self.summary, self.units, self.data, self.transient))
+        return hashlib.sha256((self.source() + settings).encode()).hexdigest()[:16]
+
+    def __repr__(self):
+        return f"<Variable {self.name!r} title={self.title!r}>"
+
+    # -- checks -------------------------------------------------------------------------------
+    def _check_arguments(self):
+        problems = []
+        if self._title is not None and (not isinstance(self._title, str) or not self._title):
+            problems.append(f"title must be a non-empty string, not {self._title!r}")
+        if self._description is not None and not isinstance(self._description, str):
+            problems.append(f"description must be a string, not {self._description!r}")
+        if self.summary is not None:
+            import numpy as np
+
+            if not isinstance(self.summary, str) or not callable(getattr(np, self.summary, None)):
+                problems.append(f"summary must name a numpy function such as 'mean' or 'max', "
+                                f"not {self.summary!r}")
+        if self.data not in (None, "raw", "proc"):
+            problems.append(f"data must be 'raw' or 'proc', not {self.data!r}")
+        if self.tags is None:
+            problems.append("tags must be a non-empty string or a list of them")
+        if self.units is not None and (not isinstance(self.units, str) or not self.units):
+            problems.append(f"units must be a non-empty string, not {self.units!r}")
+        return problems
+
+    def _check_function(self):
+        problems = []
+        if not _NAME_RE.match(self.name):
+            problems.append("the function needs a name made of letters, digits and underscores")
+        try:
+            params = list(inspect.signature(self.func).parameters.values())
+        except (TypeError, ValueError):
+            return problems + ["cannot read the function's signature"]
+        if not params:
+            return problems + ["the function must take the run as its first argument"]
+        for p in params[1:]:
+            ann = p.annotation
+            if ann is inspect.Parameter.empty:
+                if p.default is inspect.Parameter.empty:
+                    problems.append(f"argument {p.name!r} needs an annotation such as "
+                                    f"'var#other_variable' or 'meta#run_number', or a default")
+                continue
+            if not isinstance(ann, str) or "#" not in ann:
+                problems.append(f"argument {p.name!r}: annotation {ann!r} should be a string "
+                                f"like 'var#name' or 'meta#run_number'")
+                continue
+            prefix, _, rest = ann.partition("#")
+            if prefix not in _DEP_PREFIXES:
+                problems.append(f"argument {p.name!r}: unknown prefix {prefix!r} in {ann!r} "
+                                f"(use one of: {', '.join(p + '#' for p in _DEP_PREFIXES)})")
+            elif prefix == "meta" and rest not in _META_NAMES:
+                problems.append(f"argument {p.name!r}: unknown {ann!r} (meta# takes "
+                                f"{', '.join(_META_NAMES)})")
+        return problems
+
+
+def _normalise_tags(tags):
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        return (tags,) if tags else None
+    try:
+        tags = tuple(tags)
+    except TypeError:
+        return None
+    if not tags or not all(isinstance(t, str) and t for t in tags):
+        return None
+    return tags
