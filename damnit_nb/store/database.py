@@ -1,0 +1,521 @@
+"""`Database`: a DAMNIT database directory (runs.sqlite + extracted_data/), read and written
+in DAMNIT's data format v4 so that DAMNIT's own tools and damnit_nb share it.
+
+Thread-safe: one SQLite connection used under a lock, short transactions, a busy timeout for
+other processes (DAMNIT's backend, other notebooks) holding the database.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import struct
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from . import schema
+from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
+from .h5file import read_data, run_file_path, write_run_file
+from .results import PNG_MAGIC, PreparedResult
+
+__all__ = ["Database", "RunInfo", "VariableInfo", "StoredValue", "DB_NAME", "USER_TYPES"]
+
+DB_NAME = "runs.sqlite"
+BUSY_TIMEOUT = 30  # seconds to wait for another process's write lock
+USER_TYPES = ("boolean", "integer", "number", "string")
+MANUAL_INPUT = "manual-input"
+NUMPY_MAGIC = b"\x93NUMPY"
+
+
+class RunInfo(NamedTuple):
+    """One row of run_info. Times are seconds since the epoch (UTC), or None."""
+
+    proposal: int
+    run: int
+    start_time: float | None
+    added_at: float | None
+
+
+class VariableInfo(NamedTuple):
+    """A variable's definition as stored in the `variables` table, with its tags."""
+
+    name: str
+    title: str | None
+    description: str | None
+    type: str | None
+    attributes: dict
+    tags: tuple
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    """A stored value, decoded for display.
+
+    value: a number, str, complex, PNG bytes (thumbnail), a numpy array (trendline: 2 x N of
+    x and y; or another array), or None for an error.
+    """
+
+    value: object
+    summary_type: str | None = None
+    attributes: dict = field(default_factory=dict)
+    error: str | None = None
+    error_cls: str | None = None
+    timestamp: float | None = None
+    code_version: str | None = None
+    provenance: str | None = None
+    summary_method: str | None = None
+
+    @property
+    def is_error(self):
+        """True for a failed or skipped variable."""
+        return self.error_cls is not None
+
+    @property
+    def skipped(self):
+        """True for a variable that raised Skip."""
+        return self.error_cls == "Skip"
+
+    @property
+    def units(self):
+        return self.attributes.get("units")
+
+
+def _now():
+    return datetime.now(tz=timezone.utc).timestamp()
+
+
+def _as_timestamp(value):
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.timestamp()
+    if isinstance(value, np.datetime64):
+        return value.astype("datetime64[ns]").astype(np.int64) / 1e9
+    return float(value)
+
+
+def _npy_blob(array):
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _complex_blob(value):
+    return struct.pack("<dd", value.real, value.imag)
+
+
+def _decode_value(value, summary_type):
+    if isinstance(value, bytes):
+        if summary_type == "complex":
+            real, imag = struct.unpack("<dd", value)
+            return complex(real, imag)
+        if summary_type in ("numpy", "trendline") or value.startswith(NUMPY_MAGIC):
+            return np.load(io.BytesIO(value), allow_pickle=False)
+    return value
+
+
+class Database:
+    """A DAMNIT database directory: `runs.sqlite` and `extracted_data/p{proposal}_r{run}.h5`.
+
+    `path` is the directory, created with its `extracted_data/` if missing. `proposal` is
+    stored in a new database; for an existing one it must match (or be left out).
+    Opening an existing database does not write to it.
+    """
+
+    def __init__(self, path, proposal=None):
+        self.path = Path(path)
+        self.db_path = self.path / DB_NAME
+        self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / "extracted_data").mkdir(exist_ok=True)
+        self._lock = threading.RLock()
+        self._file_locks = {}
+        self._file_locks_guard = threading.Lock()
+        self._closed = False
+        existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
+        try:
+            self._conn = sqlite3.connect(
+                self.db_path, timeout=BUSY_TIMEOUT, isolation_level=None,
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            raise CorruptDatabaseError(self.db_path, str(exc)) from exc
+        try:
+            self._open(existed, proposal)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _open(self, existed, proposal):
+        conn = self._conn
+        # SQLite's default rollback journal, not WAL: WAL needs shared memory between all
+        # processes using the database, which network file systems (where proposal
+        # directories live, shared with DAMNIT on other hosts) do not provide.
+        conn.execute("PRAGMA foreign_keys = ON")
+        version = schema.read_format_version(conn, self.db_path) if existed else None
+        if version is None:
+            with self._transaction():
+                schema.create_schema(conn, proposal)
+        stored = self._meta("proposal")
+        if proposal is not None:
+            if stored is None:
+                with self._transaction():
+                    conn.execute(
+                        "INSERT INTO metameta VALUES ('proposal', ?) ON CONFLICT (key)"
+                        " DO UPDATE SET value=excluded.value", (int(proposal),))
+            elif int(stored) != int(proposal):
+                raise ProposalMismatchError(self.db_path, int(proposal), int(stored))
+        self._proposal = int(proposal) if proposal is not None else (
+            int(stored) if stored is not None else None)
+
+    # ---------------------------------------------------------------- plumbing ----
+
+    def _meta(self, key):
+        row = self._conn.execute("SELECT value FROM metameta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    class _Tx:
+        def __init__(self, db):
+            self.db = db
+
+        def __enter__(self):
+            self.db._lock.acquire()
+            try:
+                if self.db._closed:
+                    raise ValueError(f"{self.db.db_path} is closed: open a new Database.")
+                # IMMEDIATE takes the write lock up front, so two writers never deadlock
+                # each holding a read lock and waiting for the other.
+                self.db._conn.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self.db._lock.release()
+                raise
+            return self.db._conn
+
+        def __exit__(self, exc_type, exc, tb):
+            try:
+                self.db._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.db._lock.release()
+            return False
+
+    def _transaction(self):
+        return self._Tx(self)
+
+    def _read(self, sql, params=()):
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            return self._conn.execute(sql, params).fetchall()
+
+    def _require_proposal(self):
+        if self._proposal is None:
+            raise NoProposalError(self.db_path)
+        return self._proposal
+
+    def _file_lock(self, run):
+        with self._file_locks_guard:
+            return self._file_locks.setdefault(run, threading.Lock())
+
+    @staticmethod
+    def _ensure_run(conn, proposal, run, start_time=None):
+        cur = conn.execute(
+            "INSERT INTO run_info (proposal, run, start_time, added_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (proposal, run) DO NOTHING", (proposal, run, start_time, _now()))
+        new = cur.rowcount == 1
+        if start_time is not None and not new:
+            conn.execute("UPDATE run_info SET start_time=? WHERE proposal=? AND run=?",
+                         (start_time, proposal, run))
+        return new
+
+    @staticmethod
+    def _known_names(conn):
+        names = {r[0] for r in conn.execute("SELECT name FROM variables")}
+        names |= {r[0] for r in conn.execute("SELECT DISTINCT name FROM run_variables")}
+        return names
+
+    # ---------------------------------------------------------------- public API ----
+
+    @property
+    def proposal(self):
+        """The proposal number (from metameta unless given when opening), or None."""
+        return self._proposal
+
+    def add_run(self, run, start_time=None) -> bool:
+        """Record a run (start_time: epoch seconds or datetime). True if it is new.
+
+        DAMNIT's table lists only runs with a start time.
+        """
+        proposal = self._require_proposal()
+        with self._transaction() as conn:
+            return self._ensure_run(conn, proposal, int(run), _as_timestamp(start_time))
+
+    def runs(self) -> list[RunInfo]:
+        """All runs of this database's proposal, by run number."""
+        rows = self._read(
+            "SELECT proposal, run, start_time, added_at FROM run_info WHERE proposal=?"
+            " ORDER BY run", (self._proposal,))
+        return [RunInfo(*row) for row in rows]
+
+    def set_comment(self, run, text):
+        """Set a run's comment (as user input); an empty text or None clears it."""
+        proposal = self._require_proposal()
+        value = text if text else None
+        with self._transaction() as conn:
+            self._ensure_run(conn, proposal, int(run))
+            new_name = "comment" not in self._known_names(conn)
+            conn.execute(
+                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
+                " max_diff, provenance, summary_type, summary_method, attributes)"
+                " VALUES (?, ?, 'comment', 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
+                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
+                " value=excluded.value, timestamp=excluded.timestamp,"
+                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
+                " summary_method=NULL, attributes=NULL",
+                (proposal, int(run), value, _now(), MANUAL_INPUT))
+            if new_name:
+                schema.rebuild_views(conn)
+
+    def add_variable(self, name, *, title=None, description=None, attributes=None, tags=(),
+                     type=None):
+        """Define or update a variable (and set its tags to exactly `tags`).
+
+        type: None for computed variables, else one of USER_TYPES (user-editable).
+        """
+        schema.check_name(name)
+        if type is not None and type not in USER_TYPES:
+            raise ValueError(f"Unknown variable type {type!r}: use None (computed) or one of "
+                             f"{', '.join(USER_TYPES)}.")
+        if isinstance(tags, str):
+            tags = (tags,)
+        tags = {str(t) for t in (tags or ())}
+        attrs = json.dumps(attributes) if attributes else None
+        with self._transaction() as conn:
+            new_name = name not in self._known_names(conn)
+            conn.execute(
+                "INSERT INTO variables (name, type, title, description, attributes)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET type=excluded.type,"
+                " title=excluded.title, description=excluded.description,"
+                " attributes=excluded.attributes",
+                (name, type, title, description, attrs))
+            self._set_tags(conn, name, tags)
+            if new_name:
+                schema.rebuild_views(conn)
+
+    @staticmethod
+    def _set_tags(conn, name, tags):
+        existing = {r[0] for r in conn.execute(
+            "SELECT t.name FROM tags t JOIN variable_tags vt ON t.id = vt.tag_id"
+            " WHERE vt.variable_name=?", (name,))}
+        for tag in tags - existing:
+            conn.execute("INSERT OR IGNORE INTO tags (name) VALUES (?)", (tag,))
+            conn.execute(
+                "INSERT OR IGNORE INTO variable_tags (variable_name, tag_id)"
+                " SELECT ?, id FROM tags WHERE name=?", (name, tag))
+        for tag in existing - tags:
+            conn.execute(
+                "DELETE FROM variable_tags WHERE variable_name=?"
+                " AND tag_id=(SELECT id FROM tags WHERE name=?)", (name, tag))
+
+    def variables(self) -> dict[str, VariableInfo]:
+        """Every defined variable, in definition order."""
+        with self._lock:
+            rows = self._read(
+                "SELECT name, title, description, type, attributes FROM variables"
+                " ORDER BY rowid")
+            tag_rows = self._read(
+                "SELECT vt.variable_name, t.name FROM variable_tags vt"
+                " JOIN tags t ON t.id = vt.tag_id ORDER BY t.name")
+        tags = {}
+        for var, tag in tag_rows:
+            tags.setdefault(var, []).append(tag)
+        result = {}
+        for name, title, description, vtype, attrs in rows:
+            result[name] = VariableInfo(
+                name, title, description, vtype, json.loads(attrs) if attrs else {},
+                tuple(tags.get(name, ())))
+        return result
+
+    def write_results(self, run, results, code_versions=None, *, provenance="context.py"):
+        """Store results of one run: the HDF5 file first, then one SQLite transaction.
+
+        Each named variable's previous value, summary or error for the run is replaced; other
+        variables are kept. code_versions maps names to the code version they came from.
+        """
+        proposal = self._require_proposal()
+        run = int(run)
+        results = [r for r in results if r is not None]
+        for r in results:
+            if not isinstance(r, PreparedResult):
+                raise TypeError(f"write_results takes PreparedResult objects, not "
+                                f"{type(r).__name__}: use prepare_result()/prepare_error().")
+            schema.check_name(r.name)
+        if not results:
+            return
+        with self._file_lock(run):
+            write_run_file(run_file_path(self.path, proposal, run), results)
+        timestamp = _now()
+        rows = [self._row(proposal, run, r, timestamp, provenance) for r in results]
+        with self._transaction() as conn:
+            self._ensure_run(conn, proposal, run)
+            known = self._known_names(conn)
+            conn.executemany(
+                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
+                " max_diff, provenance, summary_type, summary_method, attributes)"
+                " VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
+                " value=excluded.value, timestamp=excluded.timestamp,"
+                " max_diff=excluded.max_diff, provenance=excluded.provenance,"
+                " summary_type=excluded.summary_type, summary_method=excluded.summary_method,"
+                " attributes=excluded.attributes", rows)
+            if code_versions:
+                schema.ensure_code_versions_table(conn)
+                conn.executemany(
+                    f"INSERT OR REPLACE INTO {schema.CODE_VERSIONS_TABLE}"
+                    " (proposal, run, name, code_version, computed_at) VALUES (?, ?, ?, ?, ?)",
+                    [(proposal, run, r.name, str(code_versions[r.name]), timestamp)
+                     for r in results if code_versions.get(r.name) is not None])
+            if any(r.name not in known for r in results):
+                schema.rebuild_views(conn)
+
+    @staticmethod
+    def _row(proposal, run, r, timestamp, provenance):
+        if r.is_error:
+            attrs = json.dumps({"error": r.error, "error_cls": r.error_cls})
+            return (proposal, run, r.name, None, timestamp, None, provenance, None, None, attrs)
+        value, summary_type = r.summary, r.summary_type
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, complex):
+            value, summary_type = _complex_blob(value), "complex"
+        elif isinstance(value, np.ndarray):
+            value = _npy_blob(value)
+            summary_type = summary_type or "numpy"
+        attrs = json.dumps(r.attributes) if r.attributes else None
+        max_diff = r.max_diff if r.max_diff is None or np.isfinite(r.max_diff) else None
+        return (proposal, run, r.name, value, timestamp, max_diff, provenance,
+                summary_type, r.summary_method, attrs)
+
+    def values(self, runs=None) -> dict[int, dict[str, StoredValue]]:
+        """Stored values by run and name (latest version), decoded for display.
+
+        runs: an iterable of run numbers, or None for all. Cleared values are left out.
+        """
+        proposal = self._proposal
+        params = [proposal]
+        where = "rv.proposal=?"
+        if runs is not None:
+            runs = [int(r) for r in runs]
+            if not runs:
+                return {}
+            where += f" AND rv.run IN ({', '.join('?' * len(runs))})"
+            params += runs
+        with self._lock:
+            has_cv = schema.has_code_versions_table(self._conn)
+            cv_col = "cv.code_version" if has_cv else "NULL"
+            cv_join = (f" LEFT JOIN {schema.CODE_VERSIONS_TABLE} cv ON cv.proposal=rv.proposal"
+                       " AND cv.run=rv.run AND cv.name=rv.name") if has_cv else ""
+            rows = self._read(
+                "SELECT rv.run, rv.name, rv.value, rv.summary_type, rv.attributes,"
+                f" rv.timestamp, rv.provenance, rv.summary_method, {cv_col}"
+                f" FROM run_variables rv{cv_join} WHERE {where}"
+                " AND rv.version = (SELECT max(version) FROM run_variables v2"
+                " WHERE v2.proposal=rv.proposal AND v2.run=rv.run AND v2.name=rv.name)"
+                " ORDER BY rv.run", params)
+        result = {}
+        for run, name, value, stype, attrs_json, ts, prov, method, cv in rows:
+            attrs = json.loads(attrs_json) if attrs_json else {}
+            error = attrs.pop("error", None)
+            error_cls = attrs.pop("error_cls", None)
+            if value is None and error is None and error_cls is None:
+                continue
+            if error_cls is not None or error is not None:
+                error_cls = error_cls or "Exception"
+                error = error if error is not None else ""
+            result.setdefault(run, {})[name] = StoredValue(
+                value=_decode_value(value, stype), summary_type=stype, attributes=attrs,
+                error=error, error_cls=error_cls, timestamp=ts, code_version=cv,
+                provenance=prov, summary_method=method)
+        return result
+
+    def code_versions(self, run=None):
+        """Code version each stored value came from: {name: version} for one run, or
+        {run: {name: version}} for all runs."""
+        with self._lock:
+            if not schema.has_code_versions_table(self._conn):
+                return {}
+            sql = (f"SELECT run, name, code_version FROM {schema.CODE_VERSIONS_TABLE}"
+                   " WHERE proposal=?")
+            params = [self._proposal]
+            if run is not None:
+                sql += " AND run=?"
+                params.append(int(run))
+            rows = self._read(sql, params)
+        if run is not None:
+            return {name: cv for _, name, cv in rows}
+        out = {}
+        for r, name, cv in rows:
+            out.setdefault(r, {})[name] = cv
+        return out
+
+    def read_data(self, run, name):
+        """The full data of one variable for one run, read from its HDF5 file."""
+        proposal = self._require_proposal()
+        return read_data(run_file_path(self.path, proposal, int(run)), name)
+
+    def table(self, with_titles=False):
+        """The run table as a pandas DataFrame: one row per run, columns run, start_time,
+        added_at (UTC datetimes), comment, then one per variable (errors as None)."""
+        import pandas as pd
+
+        runs = self.runs()
+        values = self.values()
+        names = [n for n in self._variable_order() if n != "comment"]
+        records = []
+        for info in runs:
+            vals = values.get(info.run, {})
+            record = {"run": info.run, "start_time": info.start_time,
+                      "added_at": info.added_at}
+            comment = vals.get("comment")
+            record["comment"] = comment.value if comment is not None else None
+            for name in names:
+                sv = vals.get(name)
+                record[name] = None if sv is None or sv.is_error else sv.value
+            records.append(record)
+        df = pd.DataFrame.from_records(
+            records, columns=["run", "start_time", "added_at", "comment", *names])
+        for col in ("start_time", "added_at"):
+            df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
+        if with_titles:
+            titles = {n: v.title for n, v in self.variables().items() if v.title}
+            titles.update({"run": "Run", "start_time": "Timestamp", "added_at": "Added at",
+                           "comment": "Comment"})
+            df = df.rename(columns=titles)
+        return df
+
+    def _variable_order(self):
+        with self._lock:
+            return schema.variable_names(self._conn)
+
+    def close(self):
+        """Close the database; further calls raise ValueError. Safe to call twice."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        return f"<damnit_nb Database {self.path} (proposal {self._proposal})>"

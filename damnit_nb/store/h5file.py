@@ -1,0 +1,179 @@
+"""The per-run HDF5 file `extracted_data/p{proposal}_r{run}.h5`, in DAMNIT's layout.
+
+- `/.reduced/<name>`: the summary, attrs summary_method, summary_type, max_diff, units, bold,
+  background; `/.errors/<name>`: the error message, attr `type` (the exception class name);
+  `/.preview/<name>`: preview data.
+- `/<name>/data` for plain values; xarray objects as NetCDF4 groups (via h5netcdf) with the
+  group attr `_damnit_objtype` = "dataarray" | "dataset".
+
+A write builds a new file under a temporary name next to the final one, copying what the old
+file holds for the other variables, and renames it into place: readers never see half a file,
+and recomputing one variable keeps all the others.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from secrets import token_hex
+
+import numpy as np
+
+__all__ = ["run_file_path", "write_run_file", "read_data", "OBJTYPE_ATTR"]
+
+OBJTYPE_ATTR = "_damnit_objtype"
+SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
+_NETCDF_TYPES = ("dataarray", "dataset")
+
+
+def run_file_path(db_dir, proposal, run) -> Path:
+    """Where DAMNIT keeps the HDF5 file of one run."""
+    return Path(db_dir, "extracted_data", f"p{proposal}_r{run}.h5")
+
+
+def write_run_file(path, results):
+    """Write PreparedResults into the run file at `path`, keeping other variables' data.
+
+    Everything stored for a name in `results` (data, summary, preview, error) is replaced.
+    """
+    import h5py
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replaced = {r.name for r in results}
+    # Not matching DAMNIT's fragment pattern (*.ready.h5), so its combiner ignores it.
+    tmp = path.with_name(f"{path.name}.{token_hex(6)}.writing.h5")
+    netcdf = []  # (group path, xarray object, objtype) written after h5py closes the file
+    try:
+        with h5py.File(tmp, "w-") as new:
+            for group in SPECIAL_GROUPS:
+                new.require_group(group)
+            if path.exists():
+                with h5py.File(path, "r") as old:
+                    netcdf += _copy_others(old, new, replaced, path)
+            for result in results:
+                netcdf += _write_result(new, result)
+        for group_path, obj, objtype in netcdf:
+            _write_netcdf(tmp, group_path, obj, objtype)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _copy_others(old, new, replaced, old_path):
+    """Copy everything for names not being replaced; return the NetCDF groups to rewrite."""
+    import h5py
+
+    pending = []
+    items = [(name, name) for name in old if not name.startswith(".")]
+    for group in SPECIAL_GROUPS:
+        if group in old:
+            items += [(name, f"{group}/{name}") for name in old[group]]
+    for name, obj_path in items:
+        if name in replaced:
+            continue
+        obj = old[obj_path]
+        objtype = obj.attrs.get(OBJTYPE_ATTR, "")
+        if isinstance(objtype, bytes):
+            objtype = objtype.decode()
+        if isinstance(obj, h5py.Group) and objtype in _NETCDF_TYPES:
+            # HDF5's object copy breaks NetCDF dimension scales across files: reload instead.
+            pending.append((obj_path, _load_netcdf(old_path, obj_path, objtype), objtype))
+        else:
+            old.copy(obj_path, new, obj_path)
+    return pending
+
+
+def _load_netcdf(path, group, objtype):
+    import xarray as xr
+
+    if objtype == "dataarray":
+        return xr.load_dataarray(path, group=group, engine="h5netcdf")
+    return xr.load_dataset(path, group=group, engine="h5netcdf")
+
+
+def _write_netcdf(path, group, obj, objtype):
+    import h5py
+
+    obj.to_netcdf(path, mode="a", group=group, engine="h5netcdf")
+    with h5py.File(path, "r+") as f:
+        f[group].attrs[OBJTYPE_ATTR] = objtype
+
+
+def _is_xarray(obj):
+    import sys
+
+    xr = sys.modules.get("xarray")
+    if xr is None:
+        return None
+    if isinstance(obj, xr.DataArray):
+        return "dataarray"
+    if isinstance(obj, xr.Dataset):
+        return "dataset"
+    return None
+
+
+def _write_result(f, result):
+    pending = []
+    if result.is_error:
+        ds = f.create_dataset(f".errors/{result.name}", data=result.error)
+        ds.attrs["type"] = result.error_cls
+        return pending
+
+    summary = result.summary
+    if isinstance(summary, bytes):  # PNG thumbnail: stored as uint8 bytes
+        summary = np.frombuffer(summary, dtype=np.uint8)
+    ds = f.create_dataset(f".reduced/{result.name}", data=summary)
+    attrs = {"summary_method": result.summary_method or ""}
+    if result.summary_type:
+        attrs["summary_type"] = result.summary_type
+    if result.max_diff is not None:
+        attrs["max_diff"] = result.max_diff
+    for key, value in result.attributes.items():
+        if key == "background":
+            value = np.asarray(value, dtype=np.uint8)
+        attrs[key] = value
+    ds.attrs.update(attrs)
+
+    if result.preview is not None:
+        objtype = _is_xarray(result.preview)
+        if objtype:
+            pending.append((f".preview/{result.name}", result.preview, objtype))
+        else:
+            f[f".preview/{result.name}"] = np.asarray(result.preview)
+
+    if result.data is not None:
+        objtype = _is_xarray(result.data)
+        if objtype:
+            pending.append((result.name, result.data, objtype))
+        else:
+            f.create_group(result.name)["data"] = result.data
+    return pending
+
+
+def read_data(path, name):
+    """Read one variable's full data back: str, number, numpy array or xarray object.
+
+    Raises KeyError if the file holds no data for the name.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if name not in f:
+            raise KeyError(f"No data for {name!r} in {path}: see the table for its error, "
+                           "if any.")
+        group = f[name]
+        objtype = group.attrs.get(OBJTYPE_ATTR, "")
+        if isinstance(objtype, bytes):
+            objtype = objtype.decode()
+        if objtype not in _NETCDF_TYPES:
+            dset = group["data"]
+            if h5py.check_string_dtype(dset.dtype) is not None:
+                if dset.ndim == 0:
+                    return dset[()].decode("utf-8", "surrogateescape")
+                return dset.asstr("utf-8", "surrogateescape")[()]
+            return dset[()]
+    obj = _load_netcdf(path, name, objtype)
+    obj.attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_damnit_")}
+    return obj

@@ -1,0 +1,356 @@
+"""Turning what a variable returned into what is stored, summarised as DAMNIT does.
+
+`prepare_result` decides what goes in the per-run HDF5 file (`data`), what the table shows
+(`summary`, `summary_type`) and the display attributes. It never raises for a bad value:
+a value that cannot be saved becomes a TypeError recorded as the variable's error.
+"""
+
+from __future__ import annotations
+
+import io
+import numbers
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["PreparedResult", "prepare_result", "prepare_error", "TRENDLINE_POINTS",
+           "THUMBNAIL_SIZE"]
+
+TRENDLINE_POINTS = 150  # about this many points are kept for a 1-D sparkline
+THUMBNAIL_SIZE = 300  # px, the larger side of a 2-D thumbnail
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class PreparedResult:
+    """One variable's result for one run, ready to store.
+
+    data: what goes in the HDF5 file as `/<name>/data` (numpy array or str) or as a NetCDF4
+    group (xarray DataArray/Dataset); None for errors.
+    summary: what the table shows: a Python number, str, complex, PNG bytes, or a numpy array
+    (a 2 x N trendline or another array); None for errors.
+    summary_type: "trendline", "numpy", "complex" or None (DAMNIT marks only what the value
+    itself does not tell). summary_method: the numpy function name used, or "".
+    attributes: display attributes (units, bold, background as [r, g, b]).
+    max_diff: max - min of numeric array data (DAMNIT stores it), else None.
+    error, error_cls: the message and exception class name of a failed or skipped variable.
+    """
+
+    name: str
+    data: object = None
+    summary: object = None
+    summary_type: str | None = None
+    summary_method: str = ""
+    attributes: dict = field(default_factory=dict)
+    max_diff: float | None = None
+    error: str | None = None
+    error_cls: str | None = None
+    preview: object = None
+
+    @property
+    def is_error(self):
+        """True for a failed or skipped variable."""
+        return self.error_cls is not None
+
+    @property
+    def skipped(self):
+        """True for a variable that raised Skip (not applicable to this run)."""
+        return self.error_cls == "Skip"
+
+
+def prepare_error(name, exc: BaseException) -> PreparedResult:
+    """Record an exception raised by a variable: its message and class name.
+
+    `Skip` (from damnit_nb.context or DAMNIT's damnit_ctx) is recognised by its class name and
+    stored as DAMNIT stores it, error_cls "Skip".
+    """
+    return PreparedResult(name=name, error=str(exc), error_cls=type(exc).__name__)
+
+
+def _unsaveable(name, value, detail=""):
+    kind = type(value).__module__ + "." + type(value).__qualname__
+    if type(value).__module__ == "builtins":
+        kind = type(value).__qualname__
+    msg = (
+        f"Variable {name!r} returned a value of type {kind}{detail}, which cannot be saved. "
+        "Return a number, "
+        "a string, a numpy array of numbers or an xarray DataArray instead, or declare the "
+        "variable with transient=True if its result is only passed to other variables."
+    )
+    return prepare_error(name, TypeError(msg))
+
+
+def _is_dataarray(value):
+    import sys
+
+    xr = sys.modules.get("xarray")
+    return xr is not None and isinstance(value, xr.DataArray)
+
+
+def _is_dataset(value):
+    import sys
+
+    xr = sys.modules.get("xarray")
+    return xr is not None and isinstance(value, xr.Dataset)
+
+
+def _h5_can_store(dtype):
+    if np.issubdtype(dtype, np.number) or dtype == np.bool_:
+        return True
+    import h5py
+
+    try:
+        h5py.h5t.py_create(dtype, logical=True)
+    except TypeError:
+        return False
+    return True
+
+
+def _normalize_background(colour):
+    """'#rrggbb' or (r, g, b) 0-255 -> [r, g, b] (as DAMNIT stores it), None stays None."""
+    if colour is None:
+        return None
+    if isinstance(colour, str):
+        text = colour.strip()
+        if len(text) != 7 or text[0] != "#":
+            raise ValueError(f"Colour string {colour!r} should be a hex code like '#ffcc00'")
+        try:
+            return list(bytes.fromhex(text[1:]))
+        except ValueError:
+            raise ValueError(
+                f"Colour string {colour!r} should be a hex code like '#ffcc00'") from None
+    values = list(colour)
+    if len(values) != 3:
+        raise TypeError(f"Colour {colour!r} should have 3 values (r, g, b), not {len(values)}")
+    if not all(isinstance(v, numbers.Integral) and 0 <= v <= 255 for v in values):
+        raise ValueError(f"Colour values {colour!r} should be integers 0-255")
+    return [int(v) for v in values]
+
+
+def prepare_result(name, value, *, summary=None, units=None, summary_value=None, bold=None,
+                   background=None, preview=None) -> PreparedResult | None:
+    """Turn a variable's return value into a PreparedResult (None for a None value).
+
+    summary: a numpy function name applied to the data (`np.<summary>(data)`).
+    units: the variable's units; a DataArray's `attrs['units']` takes precedence.
+    summary_value, bold, background, preview: what a DAMNIT `Cell` carries; summary_value
+    overrides the computed summary; units given here are treated as the Variable's.
+    """
+    if value is None:
+        return None
+    try:
+        attributes = {}
+        if bold is not None:
+            attributes["bold"] = bool(bold)
+        if (colour := _normalize_background(background)) is not None:
+            attributes["background"] = colour
+    except (TypeError, ValueError) as exc:
+        return prepare_error(name, exc)
+
+    if _is_dataarray(value):
+        da_units = value.attrs.get("units")
+        if isinstance(da_units, str) and da_units:
+            units = da_units
+        if value.dtype.hasobject or not _h5_can_store(value.dtype):
+            return _unsaveable(name, value, f" of dtype {value.dtype}")
+        data = value
+        array = value.values
+    elif _is_dataset(value):
+        data = value
+        array = None
+    elif isinstance(value, str):
+        data = array = value
+    elif isinstance(value, (bytes, bytearray)):
+        return _unsaveable(name, value, " (raw bytes)")
+    elif isinstance(value, (numbers.Number, np.generic, np.ndarray, list, tuple)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                array = np.asarray(value)
+        except Exception:
+            return _unsaveable(name, value, " (a ragged sequence)")
+        if array.dtype.hasobject:
+            return _unsaveable(name, value, " holding Python objects")
+        if not _h5_can_store(array.dtype):
+            return _unsaveable(name, value, f" of dtype {array.dtype}")
+        data = array
+    else:
+        return _unsaveable(name, value)
+
+    if units is not None:
+        attributes["units"] = str(units)
+
+    method = ""
+    max_diff = None
+    if isinstance(array, np.ndarray):
+        max_diff = _max_diff(array)
+
+    try:
+        if summary_value is not None:
+            summary_obj = _check_summary_value(summary_value)
+        else:
+            summary_obj = None
+            if summary is not None and array is not None and not isinstance(array, str):
+                summary_obj = _apply_reduction(summary, data)
+                if summary_obj is not None:
+                    method = summary
+            if summary_obj is None:
+                shown = preview if preview is not None else data
+                summary_obj = _default_summary(shown, value)
+    except (TypeError, ValueError) as exc:
+        return prepare_error(name, exc)
+
+    summary_out, summary_type = _summary_for_db(summary_obj)
+    return PreparedResult(
+        name=name, data=data, summary=summary_out, summary_type=summary_type,
+        summary_method=method, attributes=attributes, max_diff=max_diff, preview=preview,
+    )
+
+
+def _check_summary_value(summary_value):
+    if isinstance(summary_value, str):
+        return summary_value
+    arr = np.asarray(summary_value)
+    if arr.dtype.hasobject or not _h5_can_store(arr.dtype):
+        raise TypeError(
+            f"summary_value should be a number or a string, not {type(summary_value).__name__}")
+    return arr
+
+
+def _apply_reduction(summary, data):
+    """np.<summary>(data), or None if that fails (DAMNIT then uses the default summary)."""
+    func = getattr(np, summary, None)
+    if not callable(func):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = func(data)
+        if _is_dataarray(result):
+            result = result.values
+        return np.asarray(result)
+    except Exception:
+        return None
+
+
+def _max_diff(array):
+    if array.size <= 1 or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        return None
+    if array.dtype == np.bool_:
+        return 1.0 if (array.any() and not array.all()) else 0.0
+    if np.issubdtype(array.dtype, np.complexfloating):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.abs(np.subtract(np.nanmax(array), np.nanmin(array), dtype=np.float64)))
+
+
+def _default_summary(shown, original):
+    """DAMNIT's fallback summaries: value, trendline, thumbnail or a shape string."""
+    if isinstance(shown, str):
+        return shown
+    if _is_dataset(shown):
+        return f"Dataset ({shown.nbytes / 1e6:.2f}MB)"
+    arr = shown.values if _is_dataarray(shown) else np.asarray(shown)
+    if arr.ndim == 0:
+        return arr
+    if arr.ndim == 1:
+        return trendline(shown)
+    if arr.ndim == 2:
+        return thumbnail_png(arr)
+    full = original.values if _is_dataarray(original) else np.asarray(original)
+    return f"{full.dtype}: {full.shape}"
+
+
+def _summary_for_db(obj):
+    """(summary, summary_type) as DAMNIT puts them in its database."""
+    if isinstance(obj, (str, bytes)):
+        return obj, None
+    if isinstance(obj, np.ndarray) and obj.ndim == 0:
+        obj = obj.item()
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, complex):
+        return obj, "complex"
+    if isinstance(obj, (bool, int, float)):
+        return obj, None
+    if isinstance(obj, np.ndarray):
+        if obj.ndim == 2 and obj.shape[0] == 2:
+            return obj, "trendline"
+        return obj, "numpy"
+    return obj, None
+
+
+# ---------------------------------------------------------------- trendline (sparkline) ----
+
+def trendline(data, points=TRENDLINE_POINTS):
+    """A (2, N) float64 array of x and y, N about `points`, keeping each window's extremes.
+
+    x is the coordinate of a DataArray's dimension when numeric (datetimes in seconds), else
+    the index. Points are sorted by x. Each window of the data contributes its minimum and
+    maximum (in x order), so spikes survive downsampling.
+    """
+    if _is_dataarray(data):
+        y = np.asarray(data.values)
+        x = None
+        if data.dims and data.dims[0] in data.coords:
+            x = np.asarray(data.coords[data.dims[0]].values)
+    else:
+        y = np.asarray(data)
+        x = None
+    y = y.reshape(-1)
+    if x is None or x.shape != y.shape:
+        x = np.arange(y.size)
+    if np.issubdtype(x.dtype, np.datetime64):
+        x = x.astype("datetime64[ns]").astype(np.int64) / 1e9
+    elif not np.issubdtype(x.dtype, np.number):
+        x = np.arange(y.size)
+    if np.issubdtype(y.dtype, np.complexfloating):
+        y = np.abs(y)
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    if x.size > 1 and np.any(np.diff(x) < 0):
+        order = np.argsort(x, kind="stable")
+        x, y = x[order], y[order]
+    if y.size <= points:
+        return np.vstack((x, y))
+
+    n_windows = max(1, points // 2)
+    edges = np.linspace(0, y.size, n_windows + 1).astype(int)
+    keep = []
+    for start, stop in zip(edges[:-1], edges[1:]):
+        window = y[start:stop]
+        if window.size == 0:
+            continue
+        if np.all(np.isnan(window)):
+            keep.append(start)
+            continue
+        lo = start + int(np.nanargmin(window))
+        hi = start + int(np.nanargmax(window))
+        keep.extend(sorted({lo, hi}))
+    keep = np.asarray(keep)
+    return np.vstack((x[keep], y[keep]))
+
+
+# ----------------------------------------------------------------------- thumbnails -------
+
+def thumbnail_png(image, size=THUMBNAIL_SIZE):
+    """PNG bytes of a 2-D array: NaN as 0, colour limits at the 1st-99th percentiles,
+    at most `size` px on the larger side."""
+    from matplotlib.figure import Figure
+
+    image = np.nan_to_num(np.asarray(image, dtype=np.float64) if not np.issubdtype(
+        np.asarray(image).dtype, np.complexfloating) else np.abs(image))
+    height, width = image.shape
+    scale = 1.0 / max(height, width, 1)
+    fig = Figure(figsize=(max(width * scale, 0.05), max(height * scale, 0.05)))
+    ax = fig.add_axes((0, 0, 1, 1))
+    if image.size:
+        vmin, vmax = np.quantile(image, 0.01), np.quantile(image, 0.99)
+        ax.imshow(image, vmin=vmin, vmax=vmax, aspect="auto", interpolation="antialiased")
+    ax.axis("off")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=size, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,236 @@
+import sqlite3
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from damnit_nb.store import Database, StoredValue, errors, prepare_error, prepare_result
+from damnit_nb.store.results import PNG_MAGIC
+
+
+def all_kinds():
+    rng = np.random.default_rng(1)
+    return {
+        "f": 2.5, "i": 7, "b": True, "c": 1 - 3j, "s": "text", "lst": [1.0, 4.0, 2.0],
+        "arr": np.linspace(0, 1, 500), "img": rng.random((16, 24)),
+        "cube": np.zeros((2, 3, 4), dtype=np.int16),
+        "da": xr.DataArray(np.arange(4.0), dims="t", coords={"t": [0, 1, 2, 3]},
+                           attrs={"units": "uJ"}, name="energy"),
+        "mean": np.arange(5.0),
+    }
+
+
+def write_all(db, run=1):
+    kinds = all_kinds()
+    results = [prepare_result(n, v, summary="mean" if n == "mean" else None)
+               for n, v in kinds.items()]
+    results += [prepare_result("bad", {"not": "saveable"}),
+                prepare_error("err", ZeroDivisionError("division by zero"))]
+    db.write_results(run, results, code_versions={n: f"v-{n}" for n in kinds})
+    return kinds
+
+
+def test_new_database_directory(tmp_path):
+    with Database(tmp_path / "new", proposal=77) as db:
+        assert (tmp_path / "new" / "runs.sqlite").is_file()
+        assert (tmp_path / "new" / "extracted_data").is_dir()
+        assert db.proposal == 77
+    with Database(tmp_path / "new") as db:
+        assert db.proposal == 77
+
+
+def test_runs(db, reopen):
+    assert db.add_run(3, start_time=1_700_000_000.0) is True
+    assert db.add_run(3) is False
+    assert db.add_run(1) is True
+    db = reopen(db)
+    runs = db.runs()
+    assert [r.run for r in runs] == [1, 3]
+    assert runs[1].start_time == 1_700_000_000.0 and runs[1].proposal == 1234
+    assert runs[0].start_time is None and runs[0].added_at > 1_700_000_000
+
+
+def test_comments(db, reopen):
+    db.set_comment(5, "first")
+    db.set_comment(5, "second")
+    db.set_comment(6, "other")
+    db = reopen(db)
+    values = db.values()
+    assert values[5]["comment"].value == "second"
+    assert values[5]["comment"].provenance == "manual-input"
+    assert values[6]["comment"].value == "other"
+    assert [r.run for r in db.runs()] == [5, 6]
+    db.set_comment(6, "")
+    assert "comment" not in db.values().get(6, {})
+
+
+def test_variables_and_tags(db, reopen):
+    db.add_variable("xgm.energy", title="XGM/Energy", description="Pulse energy",
+                    tags=["xgm", "beam"], attributes={"units": "uJ"})
+    db.add_variable("sample", type="string", tags="meta")
+    db.add_variable("xgm.energy", title="XGM/Energy", tags=["xgm"])  # update: drop a tag
+    db = reopen(db)
+    v = db.variables()
+    assert list(v) == ["xgm.energy", "sample"]
+    assert v["xgm.energy"].title == "XGM/Energy" and v["xgm.energy"].tags == ("xgm",)
+    assert v["xgm.energy"].description is None
+    assert v["sample"].type == "string" and v["sample"].tags == ("meta",)
+    # The orphaned tag was removed by DAMNIT's trigger
+    tags = [r[0] for r in db._read("SELECT name FROM tags ORDER BY name")]
+    assert tags == ["meta", "xgm"]
+
+
+@pytest.mark.parametrize("name", ["1abc", "a b", "a..b", "", "x-y"])
+def test_bad_variable_names(db, name):
+    with pytest.raises(errors.InvalidNameError) as info:
+        db.add_variable(name)
+    assert info.value.name == name
+
+
+def test_bad_variable_type(db):
+    with pytest.raises(ValueError, match="boolean, integer, number, string"):
+        db.add_variable("x", type="float")
+
+
+def test_round_trip_every_kind(db, reopen):
+    kinds = write_all(db)
+    db = reopen(db)
+    vals = db.values()[1]
+    assert vals["f"].value == 2.5 and vals["i"].value == 7 and vals["b"].value == 1
+    assert vals["c"].value == 1 - 3j and vals["c"].summary_type == "complex"
+    assert vals["s"].value == "text"
+    assert vals["lst"].summary_type == "trendline"
+    np.testing.assert_array_equal(vals["lst"].value, [[0, 1, 2], [1, 4, 2]])
+    assert vals["arr"].summary_type == "trendline" and vals["arr"].value.shape[0] == 2
+    assert isinstance(vals["img"].value, bytes) and vals["img"].value.startswith(PNG_MAGIC)
+    assert vals["cube"].value == "int16: (2, 3, 4)"
+    assert vals["da"].attributes == {"units": "uJ"} and vals["da"].units == "uJ"
+    assert vals["mean"].value == 2.0 and vals["mean"].summary_method == "mean"
+    assert vals["f"].code_version == "v-f" and vals["bad"].code_version is None
+    assert vals["bad"].error_cls == "TypeError" and "dict" in vals["bad"].error
+    assert vals["err"].error == "division by zero" and vals["bad"].value is None
+    assert vals["err"].error_cls == "ZeroDivisionError" and not vals["err"].skipped
+    assert all(isinstance(v, StoredValue) and v.timestamp for v in vals.values())
+
+    # Full data from the HDF5 file
+    for name in ("f", "i", "s", "arr", "img", "cube", "lst"):
+        np.testing.assert_array_equal(db.read_data(1, name), np.asarray(kinds[name]))
+    assert db.read_data(1, "c") == 1 - 3j
+    da = db.read_data(1, "da")
+    xr.testing.assert_identical(da, kinds["da"])
+    with pytest.raises(KeyError):
+        db.read_data(1, "err")
+    assert db.code_versions(1)["arr"] == "v-arr"
+    assert db.code_versions()[1]["s"] == "v-s"
+
+
+def test_skip_recorded(db):
+    class Skip(Exception):
+        pass
+
+    db.write_results(2, [prepare_error("x", Skip("no XGM in this run"))])
+    sv = db.values([2])[2]["x"]
+    assert sv.skipped and sv.error == "no XGM in this run"
+
+
+def test_recompute_replaces_value_and_error(db):
+    db.write_results(1, [prepare_error("x", ValueError("bad"))])
+    db.write_results(1, [prepare_result("x", 5)])
+    sv = db.values()[1]["x"]
+    assert sv.value == 5 and not sv.is_error
+    db.write_results(1, [prepare_error("x", ValueError("worse"))])
+    sv = db.values()[1]["x"]
+    assert sv.value is None and sv.error == "worse"
+    with pytest.raises(KeyError):
+        db.read_data(1, "x")
+
+
+def test_values_filter_by_runs(db):
+    for run in (1, 2, 3):
+        db.write_results(run, [prepare_result("x", run * 10)])
+    assert set(db.values([1, 3])) == {1, 3}
+    assert db.values([]) == {}
+
+
+def test_table(db, reopen):
+    db.add_variable("x", title="Group/X")
+    db.add_run(1, start_time=1_700_000_000)
+    db.add_run(2, start_time=1_700_000_100)
+    db.set_comment(1, "note")
+    db.write_results(1, [prepare_result("x", 1.5), prepare_result("y", "a")])
+    db.write_results(2, [prepare_error("x", RuntimeError("no"))])
+    db = reopen(db)
+    df = db.table()
+    assert list(df.columns) == ["run", "start_time", "added_at", "comment", "x", "y"]
+    assert list(df["run"]) == [1, 2]
+    assert df.loc[0, "x"] == 1.5 and pd.isna(df.loc[1, "x"])
+    assert df.loc[0, "comment"] == "note"
+    assert str(df["start_time"].dt.tz) == "UTC"
+    assert list(db.table(with_titles=True).columns)[3:] == ["Comment", "Group/X", "y"]
+
+
+def test_write_results_rejects_other_objects(db):
+    with pytest.raises(TypeError, match="prepare_result"):
+        db.write_results(1, [("x", 1)])
+
+
+def test_no_proposal(tmp_path):
+    with Database(tmp_path / "db") as db:
+        assert db.proposal is None
+        with pytest.raises(errors.NoProposalError, match="proposal="):
+            db.add_run(1)
+
+
+def test_proposal_mismatch(db):
+    db.close()
+    with pytest.raises(errors.ProposalMismatchError) as info:
+        Database(db.path, proposal=999)
+    assert info.value.stored == 1234
+
+
+def test_closed_database(db):
+    db.close()
+    db.close()
+    with pytest.raises(ValueError, match="closed"):
+        db.runs()
+
+
+def test_concurrent_writers_lose_nothing(db):
+    n_threads, per_thread = 4, 10
+    failures = []
+
+    def work(t):
+        try:
+            for i in range(per_thread):
+                run = i % 3 + 1
+                db.set_comment(run + 10 * t, f"c{t}-{i}")
+                db.write_results(run, [prepare_result(f"v{t}_{i}", t * 100 + i)])
+        except Exception as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert failures == []
+    vals = db.values()
+    for t in range(n_threads):
+        for i in range(per_thread):
+            run = i % 3 + 1
+            assert vals[run][f"v{t}_{i}"].value == t * 100 + i
+            # the HDF5 merge kept every variable
+            assert db.read_data(run, f"v{t}_{i}") == t * 100 + i
+
+
+def test_two_database_objects_share_one_directory(db):
+    other = Database(db.path)
+    try:
+        db.write_results(1, [prepare_result("a", 1)])
+        other.write_results(1, [prepare_result("b", 2)])
+        assert set(db.values()[1]) == {"a", "b"}
+        assert db.read_data(1, "a") == 1 and db.read_data(1, "b") == 2
+    finally:
+        other.close()
