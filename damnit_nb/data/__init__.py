@@ -1,0 +1,43 @@
+"""Reading European XFEL runs (HDF5), with EXtra-data's names and semantics.
+
+Opening a run reads each file's METADATA and INDEX into a catalogue; ``run[source, key]``
+reads data only when asked (``.ndarray()``, ``.xarray()``, ``.series()``)::
+
+    from damnit_nb.data import open_run
+    run = open_run(proposal=1234, run=5)
+    xgm = run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].xarray()
+
+Modules: ``catalogue`` (what a file holds), ``files`` (shared open-file cache), ``run``
+(``DataCollection`` and opening functions), ``source`` (``SourceData``), ``key``
+(``KeyData``), ``exceptions``.
+"""
+
+from .catalogue import FileCatalogue, read_catalogue
+from .exceptions import (
+    FileFormatError,
+    NoDataError,
+    PropertyNameError,
+    SourceNameError,
+    TrainIDError,
+)
+from .key import KeyData
+from .run import DataCollection, H5File, RunDirectory, by_id, by_index, open_run
+from .source import SourceData
+
+__all__ = [
+    "RunDirectory",
+    "open_run",
+    "H5File",
+    "DataCollection",
+    "SourceData",
+    "KeyData",
+    "FileCatalogue",
+    "read_catalogue",
+    "by_id",
+    "by_index",
+    "SourceNameError",
+    "PropertyNameError",
+    "TrainIDError",
+    "FileFormatError",
+    "NoDataError",
+]

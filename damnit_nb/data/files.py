@@ -1,0 +1,131 @@
+"""Open h5py handles, shared and limited in number.
+
+Runs can span hundreds of files and the operating system limits open files, so data files
+are opened on demand through one :class:`FileHandleCache`: a thread-safe LRU of read-only
+``h5py.File`` handles. When more than ``max_open`` files are open, the least recently used
+handle that no reader holds is closed; it is reopened transparently next time.
+
+Use :func:`open_file` (a context manager on the shared cache) around each read::
+
+    with open_file(path) as f:
+        data = f[dataset_path][a:b]
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+
+from .exceptions import FileFormatError
+
+__all__ = ["FileHandleCache", "open_file", "default_cache"]
+
+
+def _default_limit():
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft > 0:
+            return max(16, min(512, soft // 2))
+    except (ImportError, ValueError, OSError):
+        pass
+    return 128
+
+
+class FileHandleCache:
+    """LRU cache of open read-only HDF5 files, at most *max_open* at once.
+
+    Handles in use (inside :meth:`handle`) are never closed by eviction; if all open files
+    are in use, the limit is exceeded temporarily rather than blocking.
+    """
+
+    def __init__(self, max_open=None):
+        self.max_open = int(max_open) if max_open else _default_limit()
+        self._lock = threading.RLock()
+        self._files = OrderedDict()  # path -> h5py.File
+        self._pins = {}  # path -> number of readers holding it
+
+    def __len__(self):
+        with self._lock:
+            return len(self._files)
+
+    def __contains__(self, path):
+        with self._lock:
+            return os.fspath(path) in self._files
+
+    @contextmanager
+    def handle(self, path):
+        """Context manager giving an open ``h5py.File`` for *path*, kept open meanwhile."""
+        path = os.fspath(path)
+        f = self._acquire(path)
+        try:
+            yield f
+        finally:
+            with self._lock:
+                n = self._pins.get(path, 1) - 1
+                if n:
+                    self._pins[path] = n
+                else:
+                    self._pins.pop(path, None)
+                self._evict()
+
+    def _acquire(self, path):
+        with self._lock:
+            f = self._files.get(path)
+            if f is not None and f.id.valid:
+                self._files.move_to_end(path)
+            else:
+                f = self._open(path)
+                self._files[path] = f
+            self._pins[path] = self._pins.get(path, 0) + 1
+            self._evict()
+            return f
+
+    @staticmethod
+    def _open(path):
+        import h5py
+
+        try:
+            return h5py.File(path, "r")
+        except OSError as e:
+            raise FileFormatError(path, f"cannot open as HDF5 ({e})") from e
+
+    def _evict(self):
+        # Called with the lock held.
+        if len(self._files) <= self.max_open:
+            return
+        for path in list(self._files):
+            if len(self._files) <= self.max_open:
+                break
+            if self._pins.get(path):
+                continue
+            f = self._files.pop(path)
+            try:
+                f.close()
+            except Exception:  # closing a broken handle must not break reading others
+                pass
+
+    def close(self, path=None):
+        """Close one file's handle (if no reader holds it), or all idle handles."""
+        with self._lock:
+            paths = [os.fspath(path)] if path is not None else list(self._files)
+            for p in paths:
+                if self._pins.get(p):
+                    continue
+                f = self._files.pop(p, None)
+                if f is not None:
+                    try:
+                        f.close()
+                    except Exception:
+                        pass
+
+
+default_cache = FileHandleCache()
+
+
+def open_file(path):
+    """Context manager: an open ``h5py.File`` for *path* from the shared cache."""
+    return default_cache.handle(path)

@@ -1,0 +1,390 @@
+"""One key of one source: :class:`KeyData`, the level of the chain that reads data.
+
+``run[source, key]`` gives a :class:`KeyData`; nothing is read until ``.ndarray()``,
+``.xarray()`` or ``.series()``. Reading works from the catalogue's INDEX arrays: for each file
+the selected trains are grouped into contiguous slices of the dataset, and each slice is read
+with one HDF5 call straight into the output array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .files import open_file
+
+__all__ = ["KeyData"]
+
+
+class _Chunk:
+    """Contiguous data for consecutive trains of one file: rows [start, start + total)."""
+
+    __slots__ = ("cat", "start", "train_ids", "counts", "total")
+
+    def __init__(self, cat, start, train_ids, counts):
+        self.cat = cat
+        self.start = int(start)
+        self.train_ids = train_ids
+        self.counts = counts
+        self.total = int(counts.sum())
+
+
+def _file_chunks(cat, source, group, selected, inc_suspect_trains):
+    """Chunks of one file for *source*/*group*, restricted to *selected* train IDs."""
+    try:
+        first, count = cat.index_for(source, group)
+    except KeyError:
+        return []
+    tids = cat.train_ids
+    if len(tids) == 0:
+        return []
+    if selected is None:
+        include = None
+    else:
+        include = np.isin(tids, selected)
+    if not inc_suspect_trains:
+        include = cat.flag if include is None else (include & cat.flag)
+    if include is None:
+        idx = np.arange(len(tids))
+    else:
+        idx = np.flatnonzero(include)
+        if len(idx) == 0:
+            return []
+    f = first[idx]
+    c = count[idx]
+
+    # Break where the selection skips trains or the data is not contiguous.
+    breaks = np.zeros(len(idx), dtype=bool)
+    breaks[0] = True
+    breaks[1:] = np.diff(idx) != 1
+    nz = np.flatnonzero(c)
+    if len(nz) > 1:
+        disc = f[nz[1:]] != f[nz[:-1]] + c[nz[:-1]]
+        breaks[nz[1:][disc]] = True
+    starts = np.flatnonzero(breaks)
+    ends = np.append(starts[1:], len(idx))
+
+    sel_tids = tids[idx]
+    chunks = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        cc = c[s:e]
+        nzc = np.flatnonzero(cc)
+        start = f[s + nzc[0]] if len(nzc) else 0
+        chunks.append(_Chunk(cat, start, sel_tids[s:e], cc))
+    return chunks
+
+
+def _roi_shape(entry_shape, roi):
+    if not roi:
+        return tuple(entry_shape)
+    return np.broadcast_to(np.zeros((), dtype=np.uint8), entry_shape)[roi].shape
+
+
+def _decode_strings(arr):
+    """Object arrays of bytes (HDF5 variable-length strings) -> object arrays of str."""
+    if arr.dtype.hasobject and arr.dtype.names is None:
+        flat = [x.decode("utf-8", "surrogateescape") if isinstance(x, bytes) else x for x in arr.flat]
+        out = np.empty(arr.shape, dtype=object)
+        out.flat[:] = flat
+        return out
+    return arr
+
+
+class KeyData:
+    """Data for one key of one source, across all files and selected trains.
+
+    Get it from ``run[source, key]`` or ``run[source][key]``. For control sources, ``key`` is
+    normalised to end with ``.value`` (or ``.timestamp``).
+
+    Attributes: ``source``, ``key``, ``section`` (``'CONTROL'`` or ``'INSTRUMENT'``),
+    ``train_ids`` (the selected train IDs, a list like EXtra-data's), ``files`` (catalogues of
+    the files holding this source).
+    """
+
+    def __init__(self, source, key, *, section, files, train_ids, selected=None,
+                 inc_suspect_trains=True, h5path=None):
+        self.source = source
+        self.key = key
+        self._h5path = key.replace(".", "/") if h5path is None else h5path
+        self.section = section
+        self.files = list(files)
+        self._train_ids = train_ids  # sorted uint64 array
+        self._selected = selected  # None (all trains of the files) or sorted uint64 array
+        self.inc_suspect_trains = inc_suspect_trains
+        self._chunks = None
+        self._meta = None
+
+    # --- description ---------------------------------------------------------
+    def __repr__(self):
+        return (
+            f"<damnit_nb.data.KeyData source={self.source!r} key={self.key!r} "
+            f"for {len(self._train_ids)} trains>"
+        )
+
+    @property
+    def train_ids(self):
+        """Selected train IDs (each once, including trains without data), as a list."""
+        return list(self._train_ids)
+
+    @property
+    def is_control(self):
+        return self.section == "CONTROL"
+
+    @property
+    def is_instrument(self):
+        return self.section == "INSTRUMENT"
+
+    @property
+    def index_group(self):
+        """The INDEX group locating this key's data ('' for control sources)."""
+        return "" if self.is_control else self.key.partition(".")[0]
+
+    def _stored_source(self, cat):
+        return cat.resolve(self.source)
+
+    def _dataset_path(self, cat):
+        return f"{self.section}/{self._stored_source(cat)}/{self._h5path}"
+
+    @property
+    def hdf5_data_path(self):
+        """Path of the dataset inside each file."""
+        return self._dataset_path(self.files[0])
+
+    def _read_meta(self):
+        if self._meta is None:
+            cat = self.files[0]
+            with open_file(cat.path) as f:
+                ds = f[self._dataset_path(cat)]
+                attrs = dict(ds.attrs)
+                if self.is_control and self.key.endswith(".value"):
+                    # Karabo attributes of control keys sit mostly on the parent group.
+                    attrs.update(ds.parent.attrs)
+                self._meta = (ds.dtype, tuple(ds.shape[1:]), attrs)
+        return self._meta
+
+    @property
+    def dtype(self):
+        """NumPy dtype of the stored data."""
+        return self._read_meta()[0]
+
+    @property
+    def entry_shape(self):
+        """Shape of one entry (the dimensions after the first)."""
+        return self._read_meta()[1]
+
+    @property
+    def ndim(self):
+        return len(self.entry_shape) + 1
+
+    @property
+    def shape(self):
+        """Shape of the full array ``.ndarray()`` would return (no data is read)."""
+        return (sum(c.total for c in self._data_chunks),) + self.entry_shape
+
+    @property
+    def nbytes(self):
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def attributes(self):
+        """All HDF5 attributes stored with this key (from the first file)."""
+        return dict(self._read_meta()[2])
+
+    @property
+    def units(self):
+        """Units symbol, e.g. ``'μJ'``, or None when the file records none."""
+        attrs = self._read_meta()[2]
+        unit = attrs.get("unitSymbol")
+        if unit is None:
+            return None
+        prefix = _as_str(attrs.get("metricPrefixSymbol", ""))
+        if prefix == "u":
+            prefix = "μ"
+        return prefix + _as_str(unit)
+
+    @property
+    def units_name(self):
+        """Units name, e.g. ``'microjoule'``, or None."""
+        attrs = self._read_meta()[2]
+        unit = attrs.get("unitName")
+        if unit is None:
+            return None
+        return _as_str(attrs.get("metricPrefixName", "")) + _as_str(unit)
+
+    # --- where the data is ----------------------------------------------------
+    @property
+    def _data_chunks(self):
+        if self._chunks is None:
+            chunks = []
+            for cat in self.files:
+                chunks.extend(
+                    _file_chunks(cat, self.source, self.index_group, self._selected,
+                                 self.inc_suspect_trains)
+                )
+            chunks.sort(key=lambda c: c.train_ids[0])
+            self._chunks = chunks
+        return self._chunks
+
+    def train_id_coordinates(self):
+        """Train ID of each entry of ``.ndarray()`` (repeated for several entries per train)."""
+        chunks = [c for c in self._data_chunks if c.total]
+        if not chunks:
+            return np.zeros(0, dtype=np.uint64)
+        return np.concatenate([np.repeat(c.train_ids, c.counts.astype(np.intp)) for c in chunks])
+
+    def data_counts(self, labelled=True):
+        """Number of entries per selected train: a pandas Series indexed by train ID, or
+        (``labelled=False``) an array matching ``.train_ids``."""
+        chunks = self._data_chunks
+        all_tids = self._train_ids
+        counts = np.zeros(len(all_tids), dtype=np.uint64)
+        if chunks:
+            tids = np.concatenate([c.train_ids for c in chunks])
+            cnts = np.concatenate([c.counts for c in chunks])
+            pos = np.searchsorted(all_tids, tids)
+            ok = (pos < len(all_tids))
+            ok[ok] = all_tids[pos[ok]] == tids[ok]
+            counts[pos[ok]] = cnts[ok]
+        if not labelled:
+            return counts
+        import pandas as pd
+
+        return pd.Series(counts.astype(np.int64), index=pd.Index(all_tids))
+
+    # --- selection -------------------------------------------------------------
+    def select_trains(self, trains):
+        """A new KeyData restricted to *trains* (see :func:`damnit_nb.data.run.select_train_ids`)."""
+        from .run import _select_train_ids
+
+        tids = _select_train_ids(self._train_ids, trains)
+        return KeyData(self.source, self.key, section=self.section, files=self.files,
+                       train_ids=tids, selected=tids, inc_suspect_trains=self.inc_suspect_trains,
+                       h5path=self._h5path)
+
+    def __getitem__(self, item):
+        return self.select_trains(item)
+
+    def drop_empty_trains(self):
+        """A new KeyData with only the trains that have data for this key."""
+        tids = np.unique(self.train_id_coordinates())
+        return KeyData(self.source, self.key, section=self.section, files=self.files,
+                       train_ids=tids, selected=tids, inc_suspect_trains=self.inc_suspect_trains,
+                       h5path=self._h5path)
+
+    # --- reading ---------------------------------------------------------------
+    def ndarray(self, roi=(), out=None):
+        """Read the data as a NumPy array, entries of all selected trains in train order.
+
+        *roi* (e.g. ``np.s_[:10, 5:]``) selects part of each entry. Strings come back as
+        ``str`` objects.
+        """
+        if not isinstance(roi, tuple):
+            roi = (roi,)
+        chunks = [c for c in self._data_chunks if c.total]
+        dtype, eshape, _ = self._read_meta()
+        total = sum(c.total for c in chunks)
+        req_shape = (total,) + _roi_shape(eshape, roi)
+        if out is None:
+            out = np.empty(req_shape, dtype=dtype)
+        elif out.shape != req_shape:
+            raise ValueError(f"ndarray(out=...) needs an array of shape {req_shape}, not {out.shape}")
+
+        pos = 0
+        for cat, group in _group_by_file(chunks):
+            with open_file(cat.path) as f:
+                ds = f[self._dataset_path(cat)]
+                for c in group:
+                    src_sel = (slice(c.start, c.start + c.total),) + roi
+                    if dtype.hasobject:
+                        out[pos:pos + c.total] = ds[src_sel]
+                    else:
+                        ds.read_direct(out, source_sel=src_sel,
+                                       dest_sel=np.s_[pos:pos + c.total])
+                    pos += c.total
+        return _decode_strings(out)
+
+    def xarray(self, extra_dims=None, roi=(), name=None):
+        """Read the data as an ``xarray.DataArray`` labelled with train IDs.
+
+        Dimensions are ``trainId`` then ``dim_0``, ``dim_1``... (or *extra_dims*); the name is
+        ``"source.key"`` (without ``.value`` for control keys); ``attrs['units']`` is set when
+        the file records units. Structured dtypes give an ``xarray.Dataset``.
+        """
+        import xarray as xr
+
+        arr = self.ndarray(roi=roi)
+        dims = ["trainId"]
+        if extra_dims is not None:
+            dims += list(extra_dims)
+        else:
+            dims += [f"dim_{i}" for i in range(arr.ndim - 1)]
+        coords = {"trainId": self.train_id_coordinates()}
+        attrs = {}
+        units = self.units
+        if units:
+            attrs["units"] = units
+        if arr.dtype.names is not None:
+            return xr.Dataset({fld: (dims, arr[fld]) for fld in arr.dtype.names},
+                              coords=coords, attrs=attrs)
+        if name is None:
+            name = f"{self.source}.{self.key}"
+            if self.is_control and name.endswith(".value"):
+                name = name[: -len(".value")]
+        return xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
+
+    def series(self):
+        """Read 1D data as a ``pandas.Series`` indexed by ``trainId``."""
+        import pandas as pd
+
+        if self.ndim > 1:
+            raise TypeError(
+                f"{self.source} {self.key} has entries of shape {self.entry_shape}; "
+                "pandas Series are only for 1D data. Use .xarray() instead."
+            )
+        name = f"{self.source}/{self.key}"
+        if self.is_control and name.endswith(".value"):
+            name = name[: -len(".value")]
+        index = pd.Index(self.train_id_coordinates(), name="trainId")
+        return pd.Series(self.ndarray(), name=name, index=index)
+
+    def as_single_value(self, rtol=1e-5, atol=0.0, reduce_by="median"):
+        """One value summarising the data, if all entries agree within tolerances.
+
+        Raises ValueError when the data varies more than ``atol + rtol * |value|``.
+        """
+        data = self.ndarray()
+        if data.size == 0:
+            raise ValueError(f"No data for {self.source} {self.key} in the selected trains")
+        if reduce_by == "median":
+            value = np.median(data)
+        elif reduce_by == "mean":
+            value = np.mean(data)
+        elif reduce_by == "first":
+            value = data.flat[0]
+        else:
+            raise ValueError(f"reduce_by must be 'median', 'mean' or 'first', not {reduce_by!r}")
+        if not np.allclose(data, value, rtol=rtol, atol=atol):
+            spread = np.max(np.abs(data - value))
+            raise ValueError(
+                f"{self.source} {self.key} varies by up to {spread} around {value}, more than "
+                f"the tolerance (rtol={rtol}, atol={atol}). Pass larger tolerances or read "
+                "the data with .ndarray()."
+            )
+        return value
+
+
+def _as_str(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "surrogateescape")
+    if isinstance(v, np.ndarray):
+        return _as_str(v.flat[0]) if v.size else ""
+    return str(v)
+
+
+def _group_by_file(chunks):
+    """Group chunks by file, keeping output order (consecutive chunks of one file together)."""
+    groups = []
+    for c in chunks:
+        if groups and groups[-1][0] is c.cat:
+            groups[-1][1].append(c)
+        else:
+            groups.append((c.cat, [c]))
+    return groups

@@ -1,0 +1,551 @@
+"""Runs: :class:`DataCollection` and the functions that open one.
+
+A :class:`DataCollection` is a set of file catalogues (see :mod:`.catalogue`) plus a
+selection of sources, keys and trains. Opening a run reads only METADATA and INDEX of each
+file; ``run[source]`` and ``run[source, key]`` are lazy, and data is read by
+:class:`~damnit_nb.data.key.KeyData`. Names and semantics follow EXtra-data, so analysis code
+written for it runs unchanged.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import os
+import os.path as osp
+import re
+import warnings
+
+import numpy as np
+
+from .catalogue import FileCatalogue, read_catalogue
+from .exceptions import FileFormatError, NoDataError, PropertyNameError, SourceNameError
+from .files import open_file
+from .key import KeyData
+from .source import SourceData, list_keys
+
+__all__ = [
+    "DataCollection",
+    "RunDirectory",
+    "H5File",
+    "open_run",
+    "by_id",
+    "by_index",
+    "DATA_ROOT_ENV",
+    "DEFAULT_DATA_ROOT",
+]
+
+#: Environment variable naming the facility's proposal root directory.
+DATA_ROOT_ENV = "DAMNIT_NB_DATA_ROOT"
+DEFAULT_DATA_ROOT = "/gpfs/exfel/exp"
+
+_EMPTY_TIDS = np.zeros(0, dtype=np.uint64)
+
+
+# --- train selection --------------------------------------------------------------------
+
+
+class _Indexer:
+    def __init__(self, kind, value):
+        self.kind = kind
+        self.value = value
+
+    def __repr__(self):
+        return f"{self.kind}[{self.value!r}]"
+
+
+class _IndexerFactory:
+    def __init__(self, kind):
+        self.kind = kind
+
+    def __getitem__(self, value):
+        return _Indexer(self.kind, value)
+
+
+#: Select trains by train ID: ``run.select_trains(by_id[10000:10100])`` or ``by_id[[...]]``.
+by_id = _IndexerFactory("by_id")
+#: Select trains by position: ``run.select_trains(by_index[:10])``.
+by_index = _IndexerFactory("by_index")
+
+
+def _select_train_ids(train_ids, sel):
+    """Apply a train selection to a sorted uint64 array of train IDs; return a sorted array."""
+    if isinstance(sel, _Indexer):
+        kind, value = sel.kind, sel.value
+    elif isinstance(sel, slice):
+        kind, value = "by_index", sel
+    elif isinstance(sel, (int, np.integer)):
+        kind, value = "by_index", slice(sel, sel + 1 if sel != -1 else None)
+    else:
+        kind, value = "by_id", sel
+    if kind == "by_id":
+        if isinstance(value, slice):
+            start = value.start if value.start is not None else 0
+            stop = value.stop if value.stop is not None else np.iinfo(np.uint64).max
+            mask = (train_ids >= start) & (train_ids < stop)
+            res = train_ids[mask]
+            if value.step not in (None, 1):
+                res = res[(res - np.uint64(start)) % np.uint64(value.step) == 0]
+            return res
+        if isinstance(value, (int, np.integer)):
+            value = [value]
+        wanted = np.asarray(value, dtype=np.uint64)
+        return train_ids[np.isin(train_ids, wanted)]
+    # by_index
+    if isinstance(value, (int, np.integer)):
+        value = slice(value, value + 1 if value != -1 else None)
+    if isinstance(value, slice):
+        return train_ids[value]
+    return np.unique(train_ids[np.asarray(value, dtype=np.intp)])
+
+
+# --- the collection ---------------------------------------------------------------------
+
+
+class DataCollection:
+    """Data from a set of files: sources, keys and trains, with a selection.
+
+    Don't build one directly; use :func:`RunDirectory`, :func:`open_run` or :func:`H5File`.
+    Derived collections (``select``, ``select_trains``, ``union``) share the catalogues.
+    """
+
+    def __init__(self, files, *, source_files=None, train_ids=None, keys=None,
+                 inc_suspect_trains=True, is_single_run=False):
+        self._files = sorted(files, key=_file_order)
+        self.inc_suspect_trains = inc_suspect_trains
+        self.is_single_run = is_single_run
+
+        if source_files is None:
+            source_files = {}
+            for cat in self._files:
+                for src in cat.all_sources:
+                    source_files.setdefault(src, []).append(cat)
+        self._source_files = {s: tuple(sorted(fs, key=_file_order)) for s, fs in source_files.items()}
+        self._sections = {}
+        for src, fs in self._source_files.items():
+            self._sections[src] = "CONTROL" if src in fs[0].control_sources else "INSTRUMENT"
+        self._legacy = {}
+        for cat in self._files:
+            self._legacy.update(cat.legacy_sources)
+        self._keys = dict(keys or {})  # source -> frozenset of selected keys (absent = all)
+
+        if train_ids is None:
+            parts = [
+                (c.train_ids if inc_suspect_trains else c.train_ids[c.flag])
+                for c in self._files
+                if set(self._source_files).intersection(c.all_sources)
+            ]
+            train_ids = np.unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
+            self._selected = None
+        else:
+            train_ids = np.unique(np.asarray(train_ids, dtype=np.uint64))
+            self._selected = train_ids
+        self._train_ids = train_ids
+
+    def _derive(self, *, source_files=None, train_ids=None, keys=None):
+        sf = self._source_files if source_files is None else source_files
+        used = {id(c) for fs in sf.values() for c in fs}
+        files = [c for c in self._files if id(c) in used]
+        if train_ids is None:
+            train_ids = self._selected
+        return DataCollection(
+            files, source_files=sf, train_ids=train_ids,
+            keys=self._keys if keys is None else keys,
+            inc_suspect_trains=self.inc_suspect_trains, is_single_run=self.is_single_run,
+        )
+
+    # --- basic description ----------------------------------------------------------
+    def __repr__(self):
+        return (f"<damnit_nb.data.DataCollection for {len(self.all_sources)} sources "
+                f"and {len(self._train_ids)} trains>")
+
+    @property
+    def files(self):
+        """Catalogues (:class:`~damnit_nb.data.catalogue.FileCatalogue`) of the files, in train order."""
+        return list(self._files)
+
+    @property
+    def train_ids(self):
+        """Sorted, unique train IDs of the selection, as a list."""
+        return list(self._train_ids)
+
+    @property
+    def all_sources(self):
+        return frozenset(self._source_files)
+
+    @property
+    def control_sources(self):
+        return frozenset(s for s, sec in self._sections.items() if sec == "CONTROL")
+
+    @property
+    def instrument_sources(self):
+        return frozenset(s for s, sec in self._sections.items() if sec == "INSTRUMENT")
+
+    @property
+    def legacy_sources(self):
+        """Legacy (alias) source names mapped to the names the data is stored under."""
+        return {k: v for k, v in self._legacy.items() if k in self._source_files}
+
+    # --- access ------------------------------------------------------------------------
+    def _check_source(self, source):
+        if source not in self._source_files:
+            raise SourceNameError(source, self._source_files)
+
+    def _get_source_data(self, source):
+        self._check_source(source)
+        return SourceData(
+            source, section=self._sections[source], files=self._source_files[source],
+            train_ids=self._train_ids, selected=self._selected,
+            keys=self._keys.get(source), inc_suspect_trains=self.inc_suspect_trains,
+        )
+
+    def __getitem__(self, item):
+        if isinstance(item, tuple) and len(item) == 2:
+            return self._get_source_data(item[0])[item[1]]
+        if isinstance(item, str):
+            return self._get_source_data(item)
+        raise TypeError(
+            f"run[...] takes a source name or a (source, key) pair, not {item!r}"
+        )
+
+    def __contains__(self, item):
+        if isinstance(item, tuple) and len(item) == 2:
+            source, key = item
+            return source in self._source_files and key in self._get_source_data(source)
+        return item in self._source_files
+
+    def _ipython_key_completions_(self):
+        return sorted(self._source_files)
+
+    def keys_for_source(self, source):
+        """The keys of *source* (control keys with ``.value`` / ``.timestamp``), as a set."""
+        return self._get_source_data(source).keys()
+
+    def get_array(self, source, key, extra_dims=None, roi=(), name=None):
+        """``run[source, key].xarray(...)``."""
+        return self[source, key].xarray(extra_dims=extra_dims, roi=roi, name=name)
+
+    def get_series(self, source, key):
+        """``run[source, key].series()``."""
+        return self[source, key].series()
+
+    def get_data_counts(self, source, key):
+        """``run[source, key].data_counts()``."""
+        return self[source, key].data_counts()
+
+    def get_run_value(self, source, key):
+        """``run[source].run_value(key)``."""
+        return self._get_source_data(source).run_value(key)
+
+    def get_run_values(self, source):
+        """``run[source].run_values()``."""
+        return self._get_source_data(source).run_values()
+
+    def get_entry_shape(self, source, key):
+        return self[source, key].entry_shape
+
+    def get_dtype(self, source, key):
+        return self[source, key].dtype
+
+    # --- run-level metadata ------------------------------------------------------------
+    def run_metadata(self):
+        """Run metadata like EXtra-data's: ``creationDate``, ``runNumber``, ``proposalNumber``,
+        ``dataFormatVersion``, ``sequenceNumber``... (whatever the files record).
+
+        Taken from the first file in train order; ``{'dataFormatVersion': '0.5'}`` only for
+        files of the oldest format.
+        """
+        if not self._files:
+            return {}
+        return dict(self._files[0].metadata)
+
+    def train_timestamps(self, labelled=False):
+        """Timestamp of each selected train (``datetime64[ns]``, UTC), NaT where unknown.
+
+        With ``labelled=True``, a pandas Series indexed by train ID.
+        """
+        res = np.full(len(self._train_ids), np.datetime64("NaT"), dtype="datetime64[ns]")
+        todo = np.ones(len(self._train_ids), dtype=bool)
+        for cat in self._files:
+            if cat.timestamps is None or not todo.any():
+                continue
+            pos = np.searchsorted(self._train_ids, cat.train_ids)
+            ok = pos < len(self._train_ids)
+            ok[ok] = self._train_ids[pos[ok]] == cat.train_ids[ok]
+            ok &= cat.timestamps != 0
+            pos, ts = pos[ok], cat.timestamps[ok]
+            fill = todo[pos]
+            res[pos[fill]] = ts[fill].astype("datetime64[ns]")
+            todo[pos[fill]] = False
+        if labelled:
+            import pandas as pd
+
+            return pd.Series(res, index=pd.Index(self._train_ids, name="trainId"))
+        return res
+
+    # --- selections ----------------------------------------------------------------------
+    def select_trains(self, train_range):
+        """A new collection restricted to some trains: ``by_id[...]``, ``by_index[...]``,
+        a slice (positions) or a list of train IDs."""
+        return self._derive(train_ids=_select_train_ids(self._train_ids, train_range))
+
+    def _expand(self, selection, key_glob):
+        """Normalise a selection to {source: frozenset(keys) or None (all keys)}."""
+        if isinstance(selection, str):
+            selection = [(selection, key_glob)]
+        elif isinstance(selection, DataCollection):
+            return {
+                s: selection._keys.get(s) for s in selection.all_sources
+            }
+        elif isinstance(selection, dict):
+            selection = [
+                (s, k) for s, ks in selection.items()
+                for k in (["*"] if not ks else ks)
+            ]
+        result = {}
+        for item in selection:
+            src_glob, k_glob = (item, "*") if isinstance(item, str) else item
+            matched = [s for s in self._source_files if fnmatch.fnmatchcase(s, src_glob)]
+            for src in matched:
+                if k_glob == "*":
+                    result[src] = None
+                    continue
+                keys = self._get_source_data(src).keys()
+                if self._sections[src] == "CONTROL":
+                    pats = [k_glob, f"{k_glob}.value", f"{k_glob}.timestamp"]
+                else:
+                    pats = [k_glob]
+                found = {k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in pats)}
+                if not found:
+                    continue
+                if result.get(src, ()) is None:
+                    continue
+                result[src] = frozenset(result.get(src, frozenset()) | found)
+        return result
+
+    def select(self, seln_or_source_glob, key_glob="*", require_all=False):
+        """A new collection with only some sources (and keys).
+
+        Accepts a source glob and key glob, a list of ``(source_glob, key_glob)`` pairs, a
+        dict ``{source: {keys}}`` or another collection. With ``require_all=True`` only trains
+        where every selected source has data are kept.
+        """
+        sel = self._expand(seln_or_source_glob, key_glob)
+        if not sel:
+            raise SourceNameError(
+                seln_or_source_glob if isinstance(seln_or_source_glob, str) else str(seln_or_source_glob),
+                self._source_files,
+            )
+        keys = {s: k for s, k in sel.items() if k is not None}
+        for s, k in self._keys.items():
+            if s in sel:
+                keys[s] = k if sel[s] is None else (k & sel[s])
+        sf = {s: self._source_files[s] for s in sel}
+        res = self._derive(source_files=sf, keys=keys)
+        if require_all:
+            tids = res._train_ids
+            for src in sf:
+                counts = res._get_source_data(src).data_counts(labelled=False)
+                tids = np.intersect1d(tids, res._train_ids[counts > 0])
+            res = res._derive(train_ids=tids)
+        return res
+
+    def deselect(self, seln_or_source_glob, key_glob="*"):
+        """A new collection without some sources (or keys); the inverse of :meth:`select`."""
+        drop = self._expand(seln_or_source_glob, key_glob)
+        sf = dict(self._source_files)
+        keys = dict(self._keys)
+        for src, ks in drop.items():
+            if ks is None:
+                sf.pop(src, None)
+                keys.pop(src, None)
+            else:
+                remaining = frozenset(self._get_source_data(src).keys()) - ks
+                if remaining:
+                    keys[src] = remaining
+                else:
+                    sf.pop(src, None)
+                    keys.pop(src, None)
+        return self._derive(source_files=sf, keys=keys)
+
+    def union(self, *others):
+        """A collection with the sources and trains of this and *others*."""
+        files = list(self._files)
+        sf = {s: list(fs) for s, fs in self._source_files.items()}
+        keys = dict(self._keys)
+        sels = [self._selected]
+        for o in others:
+            for c in o._files:
+                if not any(c is f or c.path == f.path for f in files):
+                    files.append(c)
+            for s, fs in o._source_files.items():
+                cur = sf.setdefault(s, [])
+                for c in fs:
+                    if not any(c.path == f.path for f in cur):
+                        cur.append(c)
+            for s in o.all_sources:
+                if s in keys and s in o._keys:
+                    keys[s] = keys[s] | o._keys[s]
+                elif s in o._keys and s not in self._source_files:
+                    keys[s] = o._keys[s]
+                else:
+                    keys.pop(s, None)
+            sels.append(o._selected)
+        if all(s is None for s in sels):
+            tids = None
+        else:
+            tids = np.unique(np.concatenate([
+                o._train_ids for o in (self, *others)
+            ]))
+        return DataCollection(files, source_files=sf, train_ids=tids, keys=keys,
+                              inc_suspect_trains=self.inc_suspect_trains)
+
+    def __or__(self, other):
+        return self.union(other)
+
+    # --- summary ---------------------------------------------------------------------
+    def info(self):
+        """Print a short summary of trains and sources."""
+        tids = self._train_ids
+        print(f"# of trains:    {len(tids)}")
+        if len(tids):
+            print(f"First train ID: {tids[0]}")
+            print(f"Last train ID:  {tids[-1]}")
+        print()
+        print(f"{len(self.instrument_sources)} instrument sources:")
+        for s in sorted(self.instrument_sources):
+            print("  -", s)
+        print()
+        print(f"{len(self.control_sources)} control sources:")
+        for s in sorted(self.control_sources):
+            print("  -", s)
+
+    # Context-manager support (files are shared and closed by the handle cache).
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _file_order(cat):
+    tids = cat.train_ids
+    first = int(tids.min()) if len(tids) else np.iinfo(np.int64).max
+    return (first, cat.path)
+
+
+# --- opening --------------------------------------------------------------------------
+
+
+def _read_files(paths, on_error):
+    """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*."""
+    if on_error not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
+    cats, errors = [], []
+    for p in paths:
+        try:
+            with open_file(p) as f:
+                cats.append(read_catalogue(p, f))
+        except FileFormatError as e:
+            if on_error == "raise":
+                raise
+            errors.append(e)
+            if on_error == "warn":
+                from damnit_nb import DamnitNbWarning
+
+                warnings.warn(f"Skipping unreadable file: {e}", DamnitNbWarning, stacklevel=3)
+    if errors and not cats:
+        raise errors[0]
+    return cats
+
+
+def H5File(path, *, inc_suspect_trains=True):
+    """Open one HDF5 file in the European XFEL format as a :class:`DataCollection`.
+
+    Raises :class:`FileFormatError` naming the file if it is not readable as such.
+    """
+    path = osp.abspath(os.fspath(path))
+    if not osp.isfile(path):
+        raise FileNotFoundError(f"No such file: {path}")
+    cats = _read_files([path], "raise")
+    return DataCollection(cats, inc_suspect_trains=inc_suspect_trains)
+
+
+def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
+                 parallelize=None):
+    """Open a run directory: every ``*.h5`` file in *path* matching *include*.
+
+    Files are ordered by their train IDs, not their names. Unreadable files are skipped
+    with a warning (``on_error='warn'``), or raise (``'raise'``) or are skipped silently
+    (``'ignore'``); a directory without readable files raises. *parallelize* is accepted
+    for compatibility and ignored.
+    """
+    path = osp.abspath(os.fspath(path))
+    if not osp.isdir(path):
+        raise NoDataError(path, f"Run directory {path} does not exist. Check the path.")
+    names = sorted(n for n in os.listdir(path) if n.endswith(".h5") and fnmatch.fnmatch(n, include))
+    if not names:
+        raise NoDataError(path)
+    cats = _read_files([osp.join(path, n) for n in names], on_error)
+    return DataCollection(cats, inc_suspect_trains=inc_suspect_trains, is_single_run=True)
+
+
+def data_root():
+    """The facility's proposal root (``$DAMNIT_NB_DATA_ROOT``, default ``/gpfs/exfel/exp``)."""
+    return os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+
+
+def find_proposal(proposal):
+    """The directory of *proposal* (a number, ``'p001234'``, or a directory path)."""
+    if isinstance(proposal, os.PathLike) or (
+        isinstance(proposal, str) and ("/" in proposal or osp.isdir(proposal))
+    ):
+        d = osp.abspath(os.fspath(proposal))
+        if not osp.isdir(d):
+            raise NoDataError(d, f"Proposal directory {d} does not exist.")
+        return d
+    m = re.fullmatch(r"p?(\d+)", str(proposal).strip())
+    if not m:
+        raise ValueError(
+            f"proposal must be a number, 'p<number>' or a directory path, not {proposal!r}"
+        )
+    root = data_root()
+    pattern = osp.join(root, "*", "*", f"p{int(m.group(1)):06d}")
+    found = sorted(glob.glob(pattern))
+    if not found:
+        raise NoDataError(
+            pattern,
+            f"Proposal {int(m.group(1))} not found ({pattern} matches nothing). Set "
+            f"{DATA_ROOT_ENV} to the directory holding <instrument>/<cycle>/p<proposal> "
+            "folders, or pass the proposal directory itself.",
+        )
+    return found[0]
+
+
+def open_run(proposal, run, data="raw", include="*", *, inc_suspect_trains=True,
+             on_error="warn", parallelize=None):
+    """Open run *run* of *proposal* (a number or a proposal directory).
+
+    *data* is ``'raw'``, ``'proc'`` (calibrated) or ``'all'`` (raw and proc; proc's files
+    serve sources present in both; raw alone if the run has no proc data).
+    """
+    if data not in ("raw", "proc", "all"):
+        raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
+    prop_dir = find_proposal(proposal)
+    run = int(run)
+
+    def run_dir(kind):
+        return osp.join(prop_dir, kind, f"r{run:04d}")
+
+    kw = dict(include=include, inc_suspect_trains=inc_suspect_trains, on_error=on_error)
+    if data != "all":
+        return RunDirectory(run_dir(data), **kw)
+    raw = RunDirectory(run_dir("raw"), **kw)
+    try:
+        proc = RunDirectory(run_dir("proc"), **kw)
+    except NoDataError:
+        return raw
+    sf = dict(raw._source_files)
+    sf.update(proc._source_files)
+    return DataCollection(raw._files + proc._files, source_files=sf,
+                          inc_suspect_trains=inc_suspect_trains, is_single_run=True)

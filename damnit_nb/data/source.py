@@ -1,0 +1,249 @@
+"""One source of a run: :class:`SourceData` (keys, counts, run values).
+
+``run[source]`` gives a :class:`SourceData`; ``run[source][key]`` a
+:class:`~damnit_nb.data.key.KeyData`. Key lists come from the first file holding the source
+and are cached per file (by path, size and mtime), as all files of a source share its keys.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .catalogue import FrozenMap
+from .exceptions import PropertyNameError
+from .files import open_file
+from .key import KeyData, _decode_strings
+
+__all__ = ["SourceData", "list_keys"]
+
+_keys_lock = threading.Lock()
+_keys_cache = {}  # (path, size, mtime, section, stored source) -> {key: dataset path}
+_KEYS_CACHE_MAX = 4096
+
+
+def list_keys(cat, section, source):
+    """Keys of *source* in *section* of the file *cat* describes: ``{key: dataset path}``.
+
+    Keys are the dataset paths relative to the source group with ``/`` replaced by ``.``.
+    Empty when the file has no such group.
+    """
+    import h5py
+
+    stored = cat.resolve(source)
+    ck = (cat.path, cat.size, cat.mtime, section, stored)
+    with _keys_lock:
+        hit = _keys_cache.get(ck)
+    if hit is not None:
+        return hit
+
+    names = []
+
+    def visit(name, info):
+        if info.type == h5py.h5o.TYPE_DATASET:
+            names.append(name.decode() if isinstance(name, bytes) else name)
+
+    with open_file(cat.path) as f:
+        grp = f.get(f"{section}/{stored}")
+        if isinstance(grp, h5py.Group):
+            h5py.h5o.visit(grp.id, visit, info=True)
+    keys = FrozenMap({n.replace("/", "."): n for n in names})
+    with _keys_lock:
+        if len(_keys_cache) >= _KEYS_CACHE_MAX:
+            _keys_cache.clear()
+        _keys_cache[ck] = keys
+    return keys
+
+
+class SourceData:
+    """Data of one source across the files and trains of a run (or selection).
+
+    Attributes: ``source``, ``section`` (``'CONTROL'`` / ``'INSTRUMENT'``), ``files``
+    (catalogues of files holding the source, in train order).
+    """
+
+    def __init__(self, source, *, section, files, train_ids, selected=None, keys=None,
+                 inc_suspect_trains=True):
+        self.source = source
+        self.section = section
+        self.files = list(files)
+        self._train_ids = train_ids
+        self._selected = selected
+        self._sel_keys = keys  # None = all keys, else a frozenset
+        self.inc_suspect_trains = inc_suspect_trains
+
+    def __repr__(self):
+        return (f"<damnit_nb.data.SourceData source={self.source!r} "
+                f"for {len(self._train_ids)} trains>")
+
+    @property
+    def train_ids(self):
+        """Selected train IDs, as a list (like EXtra-data)."""
+        return list(self._train_ids)
+
+    @property
+    def is_control(self):
+        return self.section == "CONTROL"
+
+    @property
+    def is_instrument(self):
+        return self.section == "INSTRUMENT"
+
+    # --- keys --------------------------------------------------------------------
+    def _key_paths(self):
+        return list_keys(self.files[0], self.section, self.source) if self.files else {}
+
+    def _all_keys(self):
+        keys = self._key_paths().keys()
+        if self._sel_keys is not None:
+            keys = keys & self._sel_keys
+        return frozenset(keys)
+
+    def keys(self, inc_timestamps=True):
+        """The source's keys as a set.
+
+        For control sources keys end in ``.value`` and ``.timestamp``; with
+        ``inc_timestamps=False`` the timestamps are left out and ``.value`` is stripped.
+        """
+        keys = self._all_keys()
+        if self.is_control and not inc_timestamps:
+            return {k[: -len(".value")] for k in keys if k.endswith(".value")}
+        return set(keys)
+
+    def _normalise_key(self, key):
+        """Full key name (``x`` -> ``x.value`` for control) or raise PropertyNameError."""
+        keys = self._all_keys()
+        if key in keys:
+            return key
+        if self.is_control and f"{key}.value" in keys:
+            return f"{key}.value"
+        available = keys
+        if self.is_control:
+            available = {k[: -len(".value")] for k in keys if k.endswith(".value")}
+        raise PropertyNameError(key, self.source, available)
+
+    def __contains__(self, key):
+        try:
+            self._normalise_key(key)
+        except KeyError:
+            return False
+        return True
+
+    def __getitem__(self, key):
+        key = self._normalise_key(key)
+        return KeyData(self.source, key, section=self.section, files=self.files,
+                       h5path=self._key_paths()[key],
+                       train_ids=self._train_ids, selected=self._selected,
+                       inc_suspect_trains=self.inc_suspect_trains)
+
+    def _ipython_key_completions_(self):
+        return sorted(self.keys(inc_timestamps=False))
+
+    # --- counts -------------------------------------------------------------------
+    def index_groups(self):
+        """The INDEX groups of this source ('' for control sources)."""
+        groups = set()
+        for cat in self.files:
+            groups.update(cat.index.get(cat.resolve(self.source), {}).keys())
+        return groups
+
+    def _key_for_group(self, group):
+        # A KeyData stand-in to reuse its chunking; the key's first component picks the group.
+        key = "" if self.is_control else f"{group}."
+        return KeyData(self.source, key, section=self.section, files=self.files,
+                       train_ids=self._train_ids, selected=self._selected,
+                       inc_suspect_trains=self.inc_suspect_trains)
+
+    def data_counts(self, labelled=True, index_group=None):
+        """Entries per selected train (largest over index groups unless *index_group*)."""
+        groups = [index_group] if index_group is not None else sorted(self.index_groups())
+        if not groups:
+            groups = [""]
+        counts = None
+        for g in groups:
+            c = self._key_for_group(g).data_counts(labelled=False)
+            counts = c if counts is None else np.maximum(counts, c)
+        if not labelled:
+            return counts
+        import pandas as pd
+
+        return pd.Series(counts.astype(np.int64), index=pd.Index(self._train_ids))
+
+    def train_id_coordinates(self, index_group=None):
+        """Train IDs of the entries (for control sources: the trains with data)."""
+        if index_group is None:
+            groups = sorted(self.index_groups())
+            if len(groups) > 1:
+                raise ValueError(
+                    f"{self.source} has several index groups ({', '.join(groups)}); "
+                    "pass index_group= to choose one."
+                )
+            index_group = groups[0] if groups else ""
+        return self._key_for_group(index_group).train_id_coordinates()
+
+    def select_trains(self, trains):
+        """A new SourceData restricted to *trains* (train IDs, ``by_id``/``by_index``, slice)."""
+        from .run import _select_train_ids
+
+        tids = _select_train_ids(self._train_ids, trains)
+        return SourceData(self.source, section=self.section, files=self.files,
+                          train_ids=tids, selected=tids, keys=self._sel_keys,
+                          inc_suspect_trains=self.inc_suspect_trains)
+
+    # --- run values -------------------------------------------------------------
+    def _run_keys(self):
+        if not self.is_control:
+            raise ValueError(
+                f"{self.source} is an instrument source; only control sources have run values."
+            )
+        return list_keys(self.files[0], "RUN", self.source)
+
+    def run_value(self, key):
+        """The value of a control *key* at the start of the run (from the RUN section)."""
+        keys = self._run_keys()
+        full = key
+        if full not in keys:
+            full = f"{key}.value"
+            if full not in keys:
+                available = {k[: -len(".value")] for k in keys if k.endswith(".value")}
+                raise PropertyNameError(key, self.source, available)
+        cat = self.files[0]
+        with open_file(cat.path) as f:
+            value = f[f"RUN/{cat.resolve(self.source)}/{keys[full]}"][0]
+        return _scalar(value)
+
+    def run_values(self, inc_timestamps=True):
+        """All run values of a control source as a dict (key -> value)."""
+        paths = self._run_keys()
+        keys = set(paths)
+        if not inc_timestamps:
+            keys = {k for k in keys if k.endswith(".value")}
+        cat = self.files[0]
+        out = {}
+        with open_file(cat.path) as f:
+            grp = f[f"RUN/{cat.resolve(self.source)}"]
+            for k in sorted(keys):
+                value = _scalar(grp[paths[k]][0])
+                if not inc_timestamps:
+                    k = k[: -len(".value")]
+                out[k] = value
+        return out
+
+    @property
+    def device_class(self):
+        """The Karabo class of a control source (from RUN ``classId``), or None."""
+        if not self.is_control:
+            return None
+        try:
+            return self.run_value("classId")
+        except KeyError:
+            return None
+
+
+def _scalar(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    if isinstance(value, np.ndarray):
+        return _decode_strings(value)
+    return value
