@@ -287,6 +287,7 @@ class Database:
         """Define or update a variable (and set its tags to exactly `tags`).
 
         type: None for computed variables, else one of USER_TYPES (user-editable).
+        title defaults to the name, as DAMNIT does.
         """
         schema.check_name(name)
         if type is not None and type not in USER_TYPES:
@@ -296,6 +297,7 @@ class Database:
             tags = (tags,)
         tags = {str(t) for t in (tags or ())}
         attrs = json.dumps(attributes) if attributes else None
+        title = title or name  # as DAMNIT stores it
         with self._transaction() as conn:
             new_name = name not in self._known_names(conn)
             conn.execute(
@@ -347,6 +349,7 @@ class Database:
 
         Each named variable's previous value, summary or error for the run is replaced; other
         variables are kept. code_versions maps names to the code version they came from.
+        A result named "start_time" (epoch seconds) sets the run's start time, as in DAMNIT.
         """
         proposal = self._require_proposal()
         run = int(run)
@@ -361,9 +364,18 @@ class Database:
         with self._file_lock(run):
             write_run_file(run_file_path(self.path, proposal, run), results)
         timestamp = _now()
+        # As DAMNIT does, a "start_time" result goes into run_info, not run_variables.
+        start_time = None
+        for r in results:
+            if r.name == "start_time" and not r.is_error:
+                try:
+                    start_time = _as_timestamp(r.summary)
+                except (TypeError, ValueError):
+                    pass
+        results = [r for r in results if r.name != "start_time"]
         rows = [self._row(proposal, run, r, timestamp, provenance) for r in results]
         with self._transaction() as conn:
-            self._ensure_run(conn, proposal, run)
+            self._ensure_run(conn, proposal, run, start_time)
             known = self._known_names(conn)
             conn.executemany(
                 "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
@@ -374,6 +386,9 @@ class Database:
                 " max_diff=excluded.max_diff, provenance=excluded.provenance,"
                 " summary_type=excluded.summary_type, summary_method=excluded.summary_method,"
                 " attributes=excluded.attributes", rows)
+            # DAMNIT's API looks titles up in `variables`: every stored name needs a row there.
+            conn.executemany("INSERT OR IGNORE INTO variables (name, title) VALUES (?, ?)",
+                             [(r.name, r.name) for r in results])
             if code_versions:
                 schema.ensure_code_versions_table(conn)
                 conn.executemany(

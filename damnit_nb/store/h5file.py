@@ -50,6 +50,7 @@ def write_run_file(path, results):
                 new.require_group(group)
             if path.exists():
                 with h5py.File(path, "r") as old:
+                    new.attrs.update(old.attrs)
                     netcdf += _copy_others(old, new, replaced, path)
             for result in results:
                 netcdf += _write_result(new, result)
@@ -142,13 +143,18 @@ def _write_result(f, result):
             pending.append((f".preview/{result.name}", result.preview, objtype))
         else:
             f[f".preview/{result.name}"] = np.asarray(result.preview)
+            if result.preview_type:
+                f[f".preview/{result.name}"].attrs[OBJTYPE_ATTR] = result.preview_type
 
     if result.data is not None:
         objtype = _is_xarray(result.data)
         if objtype:
             pending.append((result.name, result.data, objtype))
         else:
-            f.create_group(result.name)["data"] = result.data
+            group = f.create_group(result.name)
+            group["data"] = result.data
+            if result.data_type:
+                group.attrs[OBJTYPE_ATTR] = result.data_type
     return pending
 
 

@@ -36,6 +36,9 @@ class PreparedResult:
     attributes: display attributes (units, bold, background as [r, g, b]).
     max_diff: max - min of numeric array data (DAMNIT stores it), else None.
     error, error_cls: the message and exception class name of a failed or skipped variable.
+    preview: what to show on double click (1-D/2-D array, DataArray, or RGBA image array).
+    data_type, preview_type: "image" for a rendered matplotlib figure (DAMNIT's
+    `_damnit_objtype`); xarray objects are recognised by their type.
     """
 
     name: str
@@ -48,6 +51,8 @@ class PreparedResult:
     error: str | None = None
     error_cls: str | None = None
     preview: object = None
+    data_type: str | None = None
+    preview_type: str | None = None
 
     @property
     def is_error(self):
@@ -137,7 +142,19 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
     units: the variable's units; a DataArray's `attrs['units']` takes precedence.
     summary_value, bold, background, preview: what a DAMNIT `Cell` carries; summary_value
     overrides the computed summary; units given here are treated as the Variable's.
+    A DAMNIT `Cell` (damnit_nb's or damnit_ctx's, recognised by its class name) is unwrapped:
+    its own summary, summary_value, bold, background, preview and units take precedence.
     """
+    cell_units = None
+    if _is_cell(value):
+        cell = value
+        value = cell.data
+        summary = getattr(cell, "summary", None) or summary
+        summary_value = _first(getattr(cell, "summary_value", None), summary_value)
+        bold = _first(getattr(cell, "bold", None), bold)
+        background = _first(getattr(cell, "background", None), background)
+        preview = _first(getattr(cell, "preview", None), preview)
+        cell_units = getattr(cell, "units", None)
     if value is None:
         return None
     try:
@@ -149,7 +166,12 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
     except (TypeError, ValueError) as exc:
         return prepare_error(name, exc)
 
-    if _is_dataarray(value):
+    figure = _as_figure(value)
+    data_type = None
+    if figure is not None:
+        data = array = _figure_rgba(figure)
+        data_type = "image"
+    elif _is_dataarray(value):
         da_units = value.attrs.get("units")
         if isinstance(da_units, str) and da_units:
             units = da_units
@@ -158,6 +180,10 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
         data = value
         array = value.values
     elif _is_dataset(value):
+        bad = [k for k, v in value.variables.items()
+               if v.dtype.hasobject or not _h5_can_store(v.dtype)]
+        if bad:
+            return _unsaveable(name, value, f" with unsaveable variables {bad}")
         data = value
         array = None
     elif isinstance(value, str):
@@ -179,26 +205,30 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
     else:
         return _unsaveable(name, value)
 
+    if cell_units is not None:
+        units = cell_units
     if units is not None:
         attributes["units"] = str(units)
 
     method = ""
-    max_diff = None
-    if isinstance(array, np.ndarray):
-        max_diff = _max_diff(array)
+    max_diff = _max_diff(array) if figure is None and isinstance(array, np.ndarray) else None
 
     try:
+        preview, preview_figure = _check_preview(preview)
         if summary_value is not None:
             summary_obj = _check_summary_value(summary_value)
         else:
             summary_obj = None
-            if summary is not None and array is not None and not isinstance(array, str):
+            if summary is not None and isinstance(array, np.ndarray) and figure is None:
                 summary_obj = _apply_reduction(summary, data)
                 if summary_obj is not None:
                     method = summary
             if summary_obj is None:
-                shown = preview if preview is not None else data
-                summary_obj = _default_summary(shown, value)
+                if preview_figure is not None or figure is not None:
+                    summary_obj = figure_png(preview_figure or figure)
+                else:
+                    shown = preview if preview is not None else data
+                    summary_obj = _default_summary(shown, value)
     except (TypeError, ValueError) as exc:
         return prepare_error(name, exc)
 
@@ -206,7 +236,70 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
     return PreparedResult(
         name=name, data=data, summary=summary_out, summary_type=summary_type,
         summary_method=method, attributes=attributes, max_diff=max_diff, preview=preview,
+        data_type=data_type, preview_type="image" if preview_figure is not None else None,
     )
+
+
+def _as_figure(value):
+    """A matplotlib Figure for a Figure or Axes, else None (matplotlib is not imported)."""
+    import sys
+
+    if "matplotlib" not in sys.modules:
+        return None
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    if isinstance(value, Axes):
+        return value.get_figure()
+    if isinstance(value, Figure):
+        return value
+    return None
+
+
+def _figure_rgba(fig):
+    """The figure rendered as an (h, w, 4) uint8 RGBA array."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.array(canvas.buffer_rgba(), dtype=np.uint8)
+
+
+def figure_png(fig, size=THUMBNAIL_SIZE):
+    """PNG bytes of a figure, at most `size` px on the larger side."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    width, height = fig.get_size_inches() * fig.dpi
+    dpi = fig.dpi * min(1.0, size / max(width, height, 1))
+    FigureCanvasAgg(fig)  # figures from pyplot may have another canvas attached
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    return buffer.getvalue()
+
+
+def _check_preview(preview):
+    """(preview data to store, figure or None); a bad preview raises TypeError."""
+    if preview is None:
+        return None, None
+    figure = _as_figure(preview)
+    if figure is not None:
+        return _figure_rgba(figure), figure
+    if _is_dataarray(preview) or isinstance(preview, np.ndarray):
+        if preview.ndim not in (1, 2):
+            raise TypeError(f"preview should be a 1-D or 2-D array (shape is {preview.shape})")
+        if not (np.issubdtype(preview.dtype, np.number) or preview.dtype == np.bool_):
+            raise TypeError(f"preview array should be numeric, not {preview.dtype}")
+        return preview, None
+    raise TypeError("preview should be a 1-D or 2-D array or a matplotlib figure, "
+                    f"not {type(preview).__name__}")
+
+
+def _is_cell(value):
+    return type(value).__name__ == "Cell" and hasattr(value, "data")
+
+
+def _first(*values):
+    return next((v for v in values if v is not None), None)
 
 
 def _check_summary_value(summary_value):
