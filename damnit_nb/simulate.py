@@ -508,10 +508,17 @@ def _last_train_before(proposal_dir, run):
         run_dir = Path(proposal_dir) / "raw" / f"r{prev:04d}"
         last = 0
         for path in run_dir.glob("*-DA*-S*.h5"):
-            try:
-                with h5py.File(path, "r", locking=False) as f:
-                    tids = f["INDEX/trainId"][:]
-            except (OSError, KeyError):
+            tids = None
+            # HDF5 refuses a second open in one process with other locking flags than the
+            # first: try the default (as readers use), then none (as this writer uses).
+            for locking in (None, False):
+                try:
+                    with h5py.File(path, "r", locking=locking) as f:
+                        tids = f["INDEX/trainId"][:]
+                    break
+                except (OSError, KeyError):
+                    continue
+            if tids is None:
                 continue
             if tids.size:
                 last = max(last, int(tids.max()))
@@ -542,6 +549,11 @@ def simulate_run(
     sequence are created, trains are appended in chunks with a flush after each, and
     ``METADATA/updateDate`` is written when a file is closed. A reader polling meanwhile sees
     files grow and may find them incomplete.
+
+    Files are written without an HDF5 file lock, so other processes can read them while they
+    grow. HDF5 refuses to open one file twice in a process with different locking flags, so
+    a reader in the same process gets an ``OSError`` while a file is being written unless it
+    opens with ``locking=False``; once closed, files open normally.
 
     Raises :class:`SimulationParameterError` for out-of-range arguments and
     :class:`RunExistsError` if the run directory already holds data files.
