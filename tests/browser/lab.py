@@ -31,6 +31,7 @@ __all__ = [
     "launch_chromium",
     "free_port",
     "descendants",
+    "start_time",
     "wait_until",
 ]
 
@@ -95,12 +96,14 @@ def descendants(pid):
     return found
 
 
-def _alive(pid):
+def start_time(pid):
+    """When process *pid* started (clock ticks since boot), or None if it is gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else int(fields[19])
 
 
 class LabServer:
@@ -124,7 +127,7 @@ class LabServer:
         self.port = None
         self.proc = None
         self.log_path = self.base_dir / "jupyter-lab.log"
-        self._kernel_pids = set()
+        self._kernels = {}  # pid -> start time, so a reused PID is never signalled
 
     @property
     def url(self):
@@ -226,7 +229,8 @@ class LabServer:
 
     def _remember_kernels(self):
         if self.proc is not None and self.proc.poll() is None:
-            self._kernel_pids.update(descendants(self.proc.pid))
+            for pid in descendants(self.proc.pid):
+                self._kernels.setdefault(pid, start_time(pid))
 
     def stop(self):
         """Stop the server by its process group (SIGINT twice, then SIGKILL), kernels included.
@@ -254,13 +258,13 @@ class LabServer:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        for pid in self._kernel_pids:
-            if _alive(pid):
+        for pid, started in self._kernels.items():
+            if start_time(pid) == started:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-        self._kernel_pids.clear()
+        self._kernels.clear()
         self.proc = None
 
     def __enter__(self):

@@ -3,7 +3,7 @@
 import json
 import urllib.request
 
-from lab import LabServer, descendants, wait_until
+from lab import LabServer, descendants, start_time, wait_until
 
 import pytest
 
@@ -108,14 +108,5 @@ def test_stopping_the_server_ends_its_kernels(tmp_path):
         server_pid = server.proc.pid
     finally:
         server.stop()
-    left = [p for p in [server_pid, *pids] if _alive(p)]
+    left = [p for p in [server_pid, *pids] if start_time(p) is not None]
     assert left == []
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"

@@ -1,0 +1,155 @@
+"""``python -m damnit_nb demo``: a live proposal, JupyterLab answering, and Ctrl-C ends it all."""
+
+import argparse
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from damnit_nb import demo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def _descendants(pid):
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z":
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _start_time(pid):
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return None if fields[0] == "Z" else int(fields[19])
+
+
+def _runs(proposal_dir):
+    raw = proposal_dir / "raw"
+    return sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
+
+
+def _args(tmp_path, **kw):
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    argv = ["--dir", str(tmp_path / "work")]
+    for k, v in kw.items():
+        argv += [f"--{k}", str(v)]
+    return parser.parse_args(argv)
+
+
+def test_missing_notebook_says_so(tmp_path, monkeypatch, capsys):
+    missing = tmp_path / "notebooks" / "01-quickstart.ipynb"
+    monkeypatch.setattr(demo, "_QUICKSTART", missing)
+    assert demo.run_cli(_args(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "missing" in err
+    assert not (tmp_path / "work").exists()
+
+
+@pytest.mark.parametrize("option, value", [("every", 0), ("runs", 0)])
+def test_bad_options_say_so(tmp_path, capsys, option, value):
+    assert demo.run_cli(_args(tmp_path, **{option: value})) == 2
+    assert f"--{option}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not (REPO / "notebooks" / demo.NOTEBOOK).is_file(), reason="no quickstart yet")
+def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
+    port = _free_port()
+    work = tmp_path / "work"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "damnit_nb", "demo", "--dir", str(work), "--port", str(port),
+         "--every", "1", "--runs", "5", "--initial", "2"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job is
+    )  # fmt: skip
+    lines = queue.Queue()
+    output = []
+
+    def read():
+        for line in proc.stdout:
+            output.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    started = {}
+    try:
+        pattern = re.compile(rf"http://127\.0\.0\.1:{port}/lab/tree/01-quickstart\.ipynb\?token=\w+")
+        url = None
+        deadline = time.monotonic() + 120
+        while url is None:
+            try:
+                line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                pytest.fail(f"the demo printed no URL; output:\n{''.join(output)}")
+            m = pattern.search(line)
+            url = m and m.group(0)
+
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+        assert (work / "01-quickstart.ipynb").is_file()
+
+        proposal = work / "p002012"
+        assert len(_runs(proposal)) >= 2  # written before the URL was printed
+        # The simulator keeps going: more runs arrive while the Lab runs.
+        _wait_until(lambda: len(_runs(proposal)) >= 3, 60, "a run from the live simulator")
+
+        started = {pid: _start_time(pid) for pid in [proc.pid, *_descendants(proc.pid)]}
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal
+        assert proc.wait(60) == 0, "".join(output)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    left = [pid for pid, t in started.items() if t is not None and _start_time(pid) == t]
+    assert left == [], f"processes left after Ctrl-C: {left}"
+    assert len(started) >= 3  # the demo, the simulator and JupyterLab at least
