@@ -1,0 +1,261 @@
+"""``RunTable``: a proposal's live table of runs in a notebook.
+
+It ties together the proposal's files, its database, its variables (from a context file and
+from notebook cells), the engine thread that computes them, and the widget that shows them.
+"""
+
+import html
+import re
+import threading
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["RunTable"]
+
+_FIXED_COLUMNS = [("run", "Run"), ("start_time", "Start time"), ("comment", "Comment")]
+
+
+class RunTable:
+    """A live table of a proposal's runs, one column per variable.
+
+    >>> table = RunTable("/gpfs/exfel/exp/SPB/202401/p002012", context="context.py")
+    >>> table                                 # shows the table; it fills itself
+    >>> @table.variable(title="XGM/Intensity", summary="mean", units="uJ")
+    ... def xgm_intensity(run):
+    ...     return run["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD"].xarray()
+
+    proposal: the proposal directory (holding ``raw/``).
+    context: a DAMNIT context file whose variables are columns too (optional).
+    database: the database directory (default ``<proposal>/usr/Shared/damnit_nb``).
+    proposal_number: needed only if the directory's name is not ``p<number>``.
+    settle: seconds a run's files must be unchanged before it is processed.
+    poll: seconds between looks at ``raw/`` for new runs.
+    watch: start the engine at once (else call ``start()``).
+    """
+
+    def __init__(self, proposal, context=None, *, database=None, proposal_number=None,
+                 settle=5.0, poll=1.0, watch=True):
+        from .context import Definitions, load_context_file
+        from .engine import Engine
+        from .store import Database
+
+        self.proposal_dir = Path(proposal).expanduser().absolute()
+        if not self.proposal_dir.is_dir():
+            raise FileNotFoundError(
+                f"no proposal directory at {self.proposal_dir}: give the directory that holds "
+                "raw/ (for example /gpfs/exfel/exp/SPB/202401/p002012)")
+        if proposal_number is None:
+            proposal_number = _proposal_from_dirname(self.proposal_dir)
+        self.database_dir = Path(database or self.proposal_dir / "usr" / "Shared" / "damnit_nb")
+        self._db = Database(self.database_dir, proposal=proposal_number)
+        self.proposal = self._db.proposal
+
+        self._lock = threading.RLock()  # guards the variables below
+        self._view = None
+        self._status = None
+        self._file_defs = Definitions()
+        self._cell_defs = Definitions()
+        self._defs = Definitions()
+        self.context_file = None
+        self.context_error = None
+        if context is not None:
+            self.context_file = Path(context).expanduser().absolute()
+            self._file_defs = load_context_file(self.context_file)
+            self._set_definitions(self._file_defs)
+
+        self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
+                              proposal=self.proposal, settle=settle, poll=poll)
+        if watch:
+            self.start()
+
+    # -- variables ----------------------------------------------------------------------------
+    def variable(self, title=None, **kwargs):
+        """Decorator: add a variable from a notebook cell, as ``Variable`` does in a context file.
+
+        Usable bare (``@table.variable``) or called (``@table.variable(title=..., summary=...)``).
+        The column appears at once and fills for every run; running the cell again with other
+        code recomputes it (and what depends on it); with the same code, nothing is recomputed.
+        """
+        from .context import Variable
+
+        if callable(title) and not isinstance(title, str) and not kwargs:
+            return self.add_variable(Variable(title))
+
+        def decorate(func):
+            return self.add_variable(Variable(title, **kwargs)(func))
+
+        return decorate
+
+    def add_variable(self, var):
+        """Add (or replace) a ``Variable``; returns it."""
+        with self._lock:
+            cell_defs = self._cell_defs.with_variable(var)
+            self._set_definitions(self._file_defs.merged(cell_defs))
+            self._cell_defs = cell_defs
+        self._engine.request()
+        return var
+
+    @property
+    def variables(self):
+        """The variables in use, name -> Variable (context file first, then cells)."""
+        return dict(self._definitions().variables)
+
+    def _definitions(self):
+        with self._lock:
+            return self._defs
+
+    def _set_definitions(self, defs):
+        """Use ``defs`` (checked already); record its variables in the database."""
+        for name in defs.order:
+            var = defs[name]
+            attributes = {"units": var.units} if var.units else {}
+            self._db.add_variable(name, title=var.title, description=var.description,
+                                  attributes=attributes, tags=var.tags)
+        with self._lock:
+            self._defs = defs
+        if self._view is not None:
+            self._view.set_columns(self._columns())
+
+    # -- values -------------------------------------------------------------------------------
+    def wait(self, timeout=60.0):
+        """Block until every run on disk is processed; False if ``timeout`` passed first."""
+        return self._engine.wait(timeout)
+
+    def set_comment(self, run, text):
+        """Set a run's comment (also what editing the Comment column does)."""
+        self._db.set_comment(run, text)
+        if self._view is not None:
+            self._view.set_cells(run, {"comment": text})
+
+    def to_dataframe(self, with_titles=True):
+        """The table as a pandas DataFrame indexed by run number, summaries as values.
+
+        Columns: start time, comment, then one per variable (by title, or by name with
+        ``with_titles=False``); failed variables are None.
+        """
+        df = self._db.table(with_titles=with_titles)
+        return df.set_index(df.columns[0])
+
+    def errors(self):
+        """{(run, name): message} for every variable that failed or was skipped."""
+        return {(run, name): f"{v.error_cls}: {v.error}"
+                for run, values in self._db.values().items()
+                for name, v in values.items() if v.is_error}
+
+    def status(self):
+        """What the engine is doing (an ``EngineStatus``)."""
+        return self._engine.status()
+
+    # -- engine control -----------------------------------------------------------------------
+    def start(self):
+        """Start watching the proposal (``RunTable`` does it unless ``watch=False``)."""
+        self._engine.start()
+
+    def close(self):
+        """Stop watching and processing; the table keeps what it shows. Safe to call twice."""
+        self._engine.stop()
+        if self._view is not None:
+            self._view.close()
+            self._view = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- engine listener (engine thread) ------------------------------------------------------
+    def engine_run_added(self, run, start_time):
+        if self._view is not None:
+            self._view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
+
+    def engine_results(self, run, names):
+        if self._view is not None:
+            values = self._db.values(runs=[run]).get(run, {})
+            self._show_values(run, {n: values.get(n) for n in names})
+
+    def engine_status(self, status):
+        self._status = status
+        if self._view is not None:
+            self._view.set_status(self._status_html(status))
+
+    # -- display ------------------------------------------------------------------------------
+    @property
+    def widget(self):
+        """The widget showing this table (made on first use)."""
+        with self._lock:
+            if self._view is None:
+                from .widgets import RunTableView
+
+                self._view = RunTableView(self._columns(), on_comment=self._comment_edited)
+                self._fill_view()
+            return self._view.widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def _fill_view(self):
+        view = self._view
+        values = self._db.values()
+        for info in self._db.runs():
+            row = {"run": info.run, "start_time": _format_time(info.start_time)}
+            view.set_cells(info.run, row)
+            self._show_values(info.run, values.get(info.run, {}))
+        view.set_status(self._status_html(self._status or self._engine.status()))
+
+    def _show_values(self, run, values):
+        from .widgets import display_value
+
+        shown, details = {}, {}
+        for name, stored in values.items():
+            if name == "comment":
+                shown[name] = stored.value if stored is not None else None
+                continue
+            shown[name], detail = display_value(stored)
+            if detail:
+                details[name] = detail
+        self._view.set_cells(run, shown, details)
+
+    def _columns(self):
+        defs = self._definitions()
+        return _FIXED_COLUMNS + [(name, defs[name].title) for name in defs.order]
+
+    def _comment_edited(self, run, text):
+        self._db.set_comment(run, text)
+
+    def _status_html(self, status):
+        where = html.escape(str(self.proposal_dir))
+        parts = []
+        if status.state == "crashed":
+            parts.append(f"<b style='color:#b00'>Stopped by an internal error</b>: "
+                         f"{html.escape(str(status.error))}")
+        elif status.state == "stopped":
+            parts.append("Stopped")
+        elif status.state == "processing":
+            total = status.done + status.queued + 1
+            parts.append(f"Watching {where} · processing run {status.running} "
+                         f"({status.done + 1} of {total})")
+        else:
+            parts.append(f"Watching {where}")
+        if status.errors:
+            parts.append(f"<span style='color:#b00'>{status.errors} errors</span>")
+        return " · ".join(parts)
+
+    def __repr__(self):
+        return f"<RunTable {self.proposal_dir} ({len(self._definitions())} variables)>"
+
+
+def _proposal_from_dirname(path):
+    m = re.fullmatch(r"p(\d+)", path.name)
+    if not m:
+        raise ValueError(f"cannot tell the proposal number from the directory name {path.name!r}:"
+                         " pass proposal_number=...")
+    return int(m.group(1))
+
+
+def _format_time(timestamp):
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,159 @@
+"""RunTable end to end: simulated run files -> variables -> database -> table."""
+
+import sqlite3
+import textwrap
+import threading
+
+import pytest
+
+from damnit_nb import RunTable
+from damnit_nb.simulate import simulate_run
+
+XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
+
+
+@pytest.fixture
+def proposal(tmp_path):
+    path = tmp_path / "p002012"
+    for run in (1, 2):
+        simulate_run(path, run, trains=20, modules=1)
+    return path
+
+
+@pytest.fixture
+def table(proposal):
+    t = RunTable(proposal, settle=0.1, poll=0.1)
+    yield t
+    t.close()
+
+
+def test_cell_variable_fills_every_run_and_later_runs(table, proposal):
+    assert table.wait(30)
+
+    @table.variable(title="XGM/Intensity", summary="mean", units="uJ")
+    def xgm_intensity(run):
+        return run[XGM].xarray()[:, :50]
+
+    assert table.wait(30)
+    df = table.to_dataframe()
+    assert list(df.index) == [1, 2]
+    assert df["XGM/Intensity"].notna().all()
+    assert df.loc[1, "XGM/Intensity"] != df.loc[2, "XGM/Intensity"]
+
+    simulate_run(proposal, 3, trains=20, modules=1)
+    assert table.wait(30)
+    df = table.to_dataframe()
+    assert list(df.index) == [1, 2, 3] and df["XGM/Intensity"].notna().all()
+    # the stored value is what the data says
+    from damnit_nb.data import RunDirectory
+    expected = RunDirectory(proposal / "raw" / "r0003")[XGM].ndarray()[:, :50].mean()
+    assert df.loc[3, "XGM/Intensity"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_redefining_recomputes_only_when_code_changes(table):
+    calls = []
+    lock = threading.Lock()
+
+    def define(offset):
+        # same source text each time: only `offset` differs, via the default argument's value
+        @table.variable(title="Counted")
+        def counted(run, k=0):
+            with lock:
+                calls.append(1)
+            return len(run.train_ids) + k
+
+    define(0)
+    assert table.wait(30)
+    assert len(calls) == 2
+    define(0)  # same code: nothing to do
+    assert table.wait(30)
+    assert len(calls) == 2
+
+    @table.variable(title="Counted")
+    def counted(run):
+        with lock:
+            calls.append(1)
+        return len(run.train_ids) * 10
+
+    assert table.wait(30)
+    assert len(calls) == 4
+    assert table.to_dataframe()["Counted"].tolist() == [200, 200]
+
+
+def test_errors_are_recorded_per_cell_and_others_still_run(table):
+    @table.variable(title="Broken")
+    def broken(run):
+        return run["NO/SUCH/SOURCE", "value"].ndarray()
+
+    @table.variable(title="Trains")
+    def trains(run):
+        return len(run.train_ids)
+
+    assert table.wait(30)
+    errors = table.errors()
+    assert set(errors) == {(1, "broken"), (2, "broken")}
+    assert "NO/SUCH/SOURCE" in errors[(1, "broken")]
+    assert table.to_dataframe()["Trains"].tolist() == [20, 20]
+    assert table.status().errors == 2
+
+
+def test_everything_survives_a_restart_without_recomputing(proposal):
+    calls = []
+    with RunTable(proposal, settle=0.1, poll=0.1) as t:
+        @t.variable(title="Trains")
+        def trains(run):
+            calls.append(1)
+            return len(run.train_ids)
+
+        assert t.wait(30)
+        t.set_comment(2, "good run")
+        before = t.to_dataframe()
+    assert len(calls) == 2
+
+    with RunTable(proposal, settle=0.1, poll=0.1) as t:
+        t.add_variable(trains)  # the same variable, defined again after a restart
+        assert t.wait(30)
+        after = t.to_dataframe()
+    assert len(calls) == 2
+    assert after.loc[2, "Comment"] == "good run"
+    assert after["Trains"].tolist() == before["Trains"].tolist()
+
+
+def test_context_file_variables_and_damnit_schema(proposal, tmp_path):
+    ctx = tmp_path / "context.py"
+    ctx.write_text(textwrap.dedent('''
+        from damnit_ctx import Variable
+
+        @Variable(title="Photon flux", summary="mean")
+        def flux(run):
+            return run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].ndarray()
+
+        @Variable(title="Flux x2")
+        def flux2(run, f: "var#flux"):
+            return float(f.mean()) * 2
+    '''))
+    with RunTable(proposal, context=ctx, settle=0.1, poll=0.1) as t:
+        assert t.wait(30)
+        df = t.to_dataframe()
+    assert df["Flux x2"].astype(float).tolist() == pytest.approx((2 * df["Photon flux"].astype(float)).tolist())
+    db = sqlite3.connect(proposal / "usr" / "Shared" / "damnit_nb" / "runs.sqlite")
+    assert db.execute("SELECT value FROM metameta WHERE key='data_format_version'").fetchone()[0] == 4
+    names = {r[0] for r in db.execute("SELECT name FROM run_variables WHERE run=1")}
+    assert {"flux", "flux2"} <= names
+
+
+def test_close_stops_the_engine_thread(proposal):
+    t = RunTable(proposal, settle=0.1, poll=0.1)
+    assert t.wait(30)
+    t.close()
+    t.close()  # twice is fine
+    assert not any(th.name == "damnit_nb-engine" and th.is_alive() for th in threading.enumerate())
+    assert t.status().state == "stopped"
+
+
+def test_bad_proposal_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="holds raw/"):
+        RunTable(tmp_path / "nowhere")
+    (tmp_path / "beamtime").mkdir()
+    with pytest.raises(ValueError, match="proposal_number="):
+        RunTable(tmp_path / "beamtime")
