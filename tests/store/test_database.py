@@ -234,3 +234,20 @@ def test_two_database_objects_share_one_directory(db):
         assert db.read_data(1, "a") == 1 and db.read_data(1, "b") == 2
     finally:
         other.close()
+
+
+def test_start_time_result_goes_to_run_info(db):
+    db.write_results(4, [prepare_result("start_time", 1_700_000_123.5),
+                         prepare_result("x", 1)])
+    (info,) = db.runs()
+    assert info.start_time == 1_700_000_123.5
+    assert set(db.values()[4]) == {"x"}
+    assert db.read_data(4, "start_time") == 1_700_000_123.5
+
+
+def test_add_run_accepts_datetimes(db):
+    from datetime import datetime, timezone
+
+    db.add_run(1, start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert db.runs()[0].start_time == datetime(2024, 1, 2, 3, 4, 5,
+                                               tzinfo=timezone.utc).timestamp()

@@ -102,3 +102,51 @@ def test_prepare_error_and_skip():
 
     s = prepare_error("x", Skip("not for this run"))
     assert s.skipped and s.error_cls == "Skip" and s.error == "not for this run"
+
+
+class Cell:
+    """Stands in for damnit_nb.context.Cell / damnit_ctx.Cell (matched by class name)."""
+
+    def __init__(self, data, summary=None, summary_value=None, bold=None, background=None,
+                 *, preview=None, units=None):
+        self.data, self.summary, self.summary_value = data, summary, summary_value
+        self.bold, self.background, self.preview, self.units = bold, background, preview, units
+
+
+def test_cell_is_unwrapped():
+    r = prepare_result("x", Cell(np.arange(4.0), summary="sum", bold=False, units="V"),
+                       summary="mean", units="mV")
+    assert r.summary == 6.0 and r.summary_method == "sum"
+    assert r.attributes == {"bold": False, "units": "V"}
+    np.testing.assert_array_equal(r.data, np.arange(4.0))
+    assert prepare_result("x", Cell(None)) is None
+
+
+def test_units_precedence_cell_dataarray_variable():
+    da = xr.DataArray([1.0, 2.0], dims="x", attrs={"units": "da"})
+    assert prepare_result("x", Cell(da, units="cell"), units="var").attributes["units"] == "cell"
+    assert prepare_result("x", Cell(da), units="var").attributes["units"] == "da"
+    assert prepare_result("x", Cell([1, 2]), units="var").attributes["units"] == "var"
+
+
+def test_cell_preview_drives_default_summary():
+    r = prepare_result("x", Cell(5.0, preview=np.ones((8, 8))))
+    assert r.summary.startswith(PNG_MAGIC)
+    assert prepare_result("x", Cell(5.0, preview=np.ones((2, 2, 2)))).error_cls == "TypeError"
+
+
+def test_matplotlib_figure():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 2), dpi=100)
+    fig.add_subplot().plot([1, 3, 2])
+    r = prepare_result("x", fig.axes[0])  # Axes: the whole figure is saved
+    assert r.data.dtype == np.uint8 and r.data.shape == (200, 400, 4)
+    assert r.data_type == "image"
+    assert r.summary.startswith(PNG_MAGIC)
+
+
+def test_dataset_summary():
+    ds = xr.Dataset({"a": ("x", np.zeros(125_000))})
+    r = prepare_result("x", ds)
+    assert r.summary == "Dataset (1.00MB)" and r.data is ds
