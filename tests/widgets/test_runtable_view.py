@@ -1,0 +1,132 @@
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from damnit_nb.widgets import ERROR_MARK, RunTableView, display_value, sparkline
+
+COLUMNS = [("run", "Run"), ("comment", "Comment"), ("x", "X")]
+
+
+def eventually(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def view():
+    comments = []
+    v = RunTableView(COLUMNS, on_comment=lambda run, text: comments.append((run, text)),
+                     min_interval=0.2)
+    v.comments = comments
+    v.sent = []  # custom messages (cell updates) the grid sends to the browser
+    v.resends = []  # whole-table replacements
+    v.grid.comm.send = lambda data=None, **kw: v.sent.append(data)
+    v.grid.observe(lambda change: v.resends.append(change), names="_data")
+    yield v
+    v.close()
+
+
+def cell_messages(v):
+    """The cell updates the grid sent to the browser."""
+    return [m["content"] for m in v.sent
+            if m.get("method") == "custom" and m["content"]["event_type"] == "cell-changed"]
+
+
+def shown(v):
+    return v.grid.data.to_dict(orient="index")
+
+
+def test_rows_appear_and_cells_update_without_resending_the_table(view):
+    view.set_cells(1, {"run": 1, "x": 1.5})
+    view.set_cells(2, {"run": 2, "x": 2.5})
+    eventually(lambda: len(view.grid.data) == 2)
+    assert shown(view)[2]["X"] == 2.5
+    resends = len(view.resends)
+    view.set_cells(2, {"x": 7.0})
+    eventually(lambda: shown(view)[2]["X"] == 7.0)
+    assert len(view.resends) == resends  # a changed cell goes out alone
+    assert any(m["value"] == 7.0 for m in cell_messages(view))
+
+
+def test_bursts_from_many_threads_are_coalesced(view):
+    view.set_cells(1, {"run": 1, "x": 0})
+    eventually(lambda: len(view.grid.data) == 1)
+    view.sent.clear()
+
+    def hammer(k):
+        for i in range(200):
+            view.set_cells(1, {"x": k * 1000 + i})
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = view.cell(1, "x")
+    eventually(lambda: shown(view)[1]["X"] == final)
+    # 800 posts in well under a second become a handful of cell messages
+    assert len(cell_messages(view)) < 20
+
+
+def test_editing_a_comment_saves_it_and_other_edits_are_reverted(view):
+    view.set_cells(1, {"run": 1, "x": 3.0, "comment": None})
+    eventually(lambda: len(view.grid.data) == 1)
+    # what ipydatagrid's handlers receive when a user edits cells in the browser
+    view._cell_changed({"row": 0, "column": "Comment", "column_index": 1, "value": "aligned"})
+    assert view.comments == [(1, "aligned")]
+    assert view.cell(1, "comment") == "aligned"
+    view._cell_changed({"row": 0, "column": "X", "column_index": 2, "value": 99})
+    assert view.comments == [(1, "aligned")]
+    eventually(lambda: any(m["value"] == 3.0 for m in cell_messages(view)))
+    # the kernel's own updates echo back: they are not user edits
+    view._cell_changed({"row": 0, "column": "Comment", "column_index": 1, "value": "aligned"})
+    assert view.comments == [(1, "aligned")]
+
+
+def test_new_columns_and_error_details(view):
+    view.set_cells(1, {"run": 1})
+    view.set_columns(COLUMNS + [("y", "Y")])
+    view.set_cells(1, {"y": f"{ERROR_MARK} ValueError"}, {"y": "ValueError: no XGM data"})
+    eventually(lambda: "Y" in view.grid.data.columns and shown(view)[1]["Y"])
+    view._cell_clicked({"region": "body", "column": "Y", "primary_key_row": 1})
+    assert "no XGM data" in view.detail.value
+
+
+def test_status_line(view):
+    view.set_status("Watching <b>p002012</b>")
+    eventually(lambda: view.status.value == "Watching <b>p002012</b>")
+
+
+class Stored:
+    def __init__(self, value, summary_type=None, error=None, error_cls=None):
+        self.value, self.summary_type = value, summary_type
+        self.error, self.error_cls = error, error_cls
+
+    is_error = property(lambda self: self.error_cls is not None)
+    skipped = property(lambda self: self.error_cls == "Skip")
+
+
+def test_display_values():
+    assert display_value(None) == (None, None)
+    assert display_value(Stored(3.14159265358979)) == (3.14159, None)
+    assert display_value(Stored(np.int64(4))) == (4, None)
+    assert display_value(Stored("a"))[0] == "a"
+    shown, detail = display_value(Stored(None, error="division by zero", error_cls="ZeroDivisionError"))
+    assert shown == f"{ERROR_MARK} ZeroDivisionError" and "division by zero" in detail
+    assert display_value(Stored(None, error="no AGIPD", error_cls="Skip"))[1] == "Skipped: no AGIPD"
+    trend = np.vstack([np.arange(10), np.arange(10.0)])
+    assert display_value(Stored(trend, "trendline"))[0] == sparkline(np.arange(10.0))
+    assert display_value(Stored(np.zeros((2, 3, 4))))[0] == "float64: (2, 3, 4)"
+
+
+def test_sparkline():
+    assert sparkline([0, 1]) == "▁█"
+    assert sparkline([np.nan, 2, 2]) == "▄▄"
+    assert len(sparkline(np.arange(1000), width=24)) == 24
+    assert sparkline([]) == ""
