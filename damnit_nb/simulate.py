@@ -27,10 +27,15 @@ source                                     keys
 Run-level parameters drift from run to run (mean photon flux, number of pulses, beam position,
 sample and motor positions): :func:`run_parameters` tells what they are for a run.
 
-Train IDs are a clock ticking at 10 Hz: a run starts where the previous run in ``raw/`` ended,
-plus a gap of 10 to 60 s; the first run of a proposal starts at a fixed time. Dates in METADATA
-and ``INDEX/timestamp`` follow the train IDs, so reruns with the same arguments give the same
-files when the directory holds the same earlier runs.
+Train IDs are a clock ticking at 10 Hz: a run starts where the latest earlier run in ``raw/``
+ended, plus a gap of 10 to 60 s; with no earlier run, it starts at a fixed time (from
+2026-03-02 08:00 UTC, later for higher run numbers). Dates in METADATA and ``INDEX/timestamp``
+follow the train IDs, so the same arguments give the same files when ``raw/`` holds the same
+earlier runs.
+
+Files are complete once ``METADATA/updateDate`` exists: it is written when a file is closed.
+Source names are module constants (:data:`XGM`, :data:`XGM_OUTPUT`, :data:`MOTOR_X`,
+:data:`MOTOR_Y`, :data:`CAMERA`, and :data:`AGIPD` with a ``{module}`` field).
 """
 
 import math
@@ -52,6 +57,12 @@ __all__ = [
     "RunExistsError",
     "add_arguments",
     "run_cli",
+    "XGM",
+    "XGM_OUTPUT",
+    "MOTOR_X",
+    "MOTOR_Y",
+    "CAMERA",
+    "AGIPD",
 ]
 
 FORMAT_VERSION = "1.3"
@@ -775,29 +786,45 @@ def add_arguments(parser):
 
 
 def run_cli(args):
-    """Run ``python -m damnit_nb simulate``: print one line per run written."""
+    """Run ``python -m damnit_nb simulate``: print one line per run written.
 
-    def report(run, path):
-        print(f"run {run}: {path}", flush=True)
+    The first Ctrl-C (SIGINT) lets the run being written finish, then exits with status 0;
+    a second one interrupts at once.
+    """
+    import signal
+
+    stop = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
 
     try:
-        simulate_proposal(
-            args.proposal_dir,
-            args.runs if args.runs > 0 else None,
-            args.every,
-            first_run=args.first_run,
-            on_run=report,
-            trains=args.trains,
-            trains_per_sequence=args.trains_per_sequence,
-            modules=args.modules,
-            write_seconds=args.write_seconds,
-            seed=args.seed,
-            proposal=args.proposal,
-        )
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C raises KeyboardInterrupt as usual
+        previous = None
+    run_kwargs = dict(
+        trains=args.trains,
+        trains_per_sequence=args.trains_per_sequence,
+        modules=args.modules,
+        write_seconds=args.write_seconds,
+        seed=args.seed,
+        proposal=args.proposal,
+    )
+    try:
+        runs, every, first_run = _check_loop_args(args.runs if args.runs > 0 else None, args.every, args.first_run)
+        for run, path in _write_runs(args.proposal_dir, runs, every, first_run, stop, run_kwargs):
+            print(f"run {run}: {path}", flush=True)
     except KeyboardInterrupt:
-        print("stopped", flush=True)
+        print("interrupted", flush=True)
         return 130
     except (SimulationParameterError, RunExistsError) as exc:
         print(f"error: {exc}", flush=True)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        print("stopped", flush=True)
     return 0

@@ -1,6 +1,8 @@
 """Simulated runs, checked against EXtra-data (the facility's reader) as the oracle."""
 
+import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -249,6 +251,22 @@ def test_deterministic_given_run_and_seed(tmp_path):
 
 # --------------------------------------------------------------------------- growing files
 
+POLLER = """
+import json, sys, time
+import h5py
+seen, deadline = [], time.monotonic() + 60
+while time.monotonic() < deadline:
+    try:
+        with h5py.File(sys.argv[1], "r") as f:
+            seen.append([f["INDEX/trainId"].shape[0], "updateDate" in f["METADATA"]])
+    except (OSError, KeyError):
+        pass  # not there yet, or caught mid-write
+    if seen and seen[-1][1]:
+        break
+    time.sleep(0.01)
+print(json.dumps(seen))
+"""
+
 
 def test_growing_write_is_visible_and_ends_complete(tmp_path):
     kwargs = dict(trains=40, trains_per_sequence=25, modules=1, write_seconds=2.0)
@@ -257,9 +275,13 @@ def test_growing_write_is_visible_and_ends_complete(tmp_path):
     def write():
         result["path"] = simulate_run(tmp_path / "live", 1, **kwargs)
 
+    first_file = tmp_path / "live" / "raw" / "r0001" / "RAW-R0001-DA01-S00000.h5"
+    # Another process polls as a reader would, with HDF5's default file locking.
+    poller = subprocess.Popen(
+        [sys.executable, "-c", POLLER, str(first_file)], stdout=subprocess.PIPE, text=True
+    )
     writer = threading.Thread(target=write)
     writer.start()
-    first_file = tmp_path / "live" / "raw" / "r0001" / "RAW-R0001-DA01-S00000.h5"
     observed = set()  # (trains, has updateDate)
     while writer.is_alive():
         if first_file.exists():
@@ -273,6 +295,9 @@ def test_growing_write_is_visible_and_ends_complete(tmp_path):
     writer.join()
 
     assert any(0 < n < 25 and not closed for n, closed in observed), observed
+    seen_elsewhere = json.loads(poller.communicate(timeout=120)[0])
+    assert any(0 < n < 25 and not closed for n, closed in seen_elsewhere), seen_elsewhere
+    assert seen_elsewhere[-1] == [25, True]
     run_dir = result["path"]
     assert RunValidator(str(run_dir)).run_checks() == []
     with h5py.File(first_file, "r") as f:
@@ -404,3 +429,23 @@ def test_cli_reports_bad_arguments(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2
     assert "modules=99" in out.stdout
+
+
+def test_cli_ctrl_c_finishes_the_run_being_written(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "damnit_nb", "simulate", str(tmp_path), "--runs", "0", "--every", "0.2",
+         "--trains", "20", "--modules", "1", "--write-seconds", "0.5"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout.readline().startswith("run 1:")
+        proc.send_signal(signal.SIGINT)
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert rest.splitlines()[-1] == "stopped"
+    runs = sorted((tmp_path / "raw").iterdir())
+    for run_dir in runs:
+        assert file_problems(run_dir) == []
+        assert len(extra_data.RunDirectory(str(run_dir)).train_ids) == 20
