@@ -146,13 +146,17 @@ class DataCollection:
         sf = self._source_files if source_files is None else source_files
         used = {id(c) for fs in sf.values() for c in fs}
         files = [c for c in self._files if id(c) in used]
-        if train_ids is None:
-            train_ids = self._selected
-        return DataCollection(
-            files, source_files=sf, train_ids=train_ids,
+        keep_trains = train_ids is None
+        new = DataCollection(
+            files, source_files=sf, train_ids=self._selected if keep_trains else train_ids,
             keys=self._keys if keys is None else keys,
             inc_suspect_trains=self.inc_suspect_trains, is_single_run=self.is_single_run,
         )
+        if keep_trains:
+            # Selecting sources keeps the train IDs (as EXtra-data does); the files of the
+            # remaining sources hold no trains outside them, so no filtering is needed.
+            new._train_ids = self._train_ids
+        return new
 
     # --- basic description ----------------------------------------------------------
     def __repr__(self):
