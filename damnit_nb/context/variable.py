@@ -114,7 +114,7 @@ class Variable:
     def arg_dependencies(self) -> dict[str, str]:
         """Parameter name -> variable name, for ``"var#name"`` parameters."""
         return {p: a.split("#", 1)[1] for p, a in self.annotations().items()
-                if a.startswith("var#")}
+                if isinstance(a, str) and a.startswith("var#")}
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in inspect.signature(self.func).parameters.values()
