@@ -267,7 +267,12 @@ def _xgm_rows(plan, i0, i1):
     n = i1 - i0
     intensity = np.zeros((n, _XGM_SLOTS), np.float32)
     intensity[:, : plan.energies.shape[1]] = plan.energies[i0:i1]
-    return {"data": (np.ones(n, np.uint64), {"trainId": plan.train_ids[i0:i1], "intensityTD": intensity})}
+    return {
+        "data": (
+            np.ones(n, np.uint64),
+            {"trainId": plan.train_ids[i0:i1], "intensityTD": intensity},
+        )
+    }
 
 
 def _camera_rows(plan, i0, i1):
@@ -283,7 +288,10 @@ def _camera_rows(plan, i0, i1):
     image += plan.camera_noise[idx % len(plan.camera_noise)]
     pixels = np.clip(image, 0, 65535).astype(np.uint16)
     return {
-        "data": (present.astype(np.uint64), {"trainId": plan.train_ids[idx], "image/pixels": pixels})
+        "data": (
+            present.astype(np.uint64),
+            {"trainId": plan.train_ids[idx], "image/pixels": pixels},
+        )
     }
 
 
@@ -325,15 +333,23 @@ def _sources(plan, modules):
         {
             "pulseEnergy/photonFlux": (plan.flux, ts, "f4", um),
             "pulseEnergy/wavelengthUsed": (
-                np.full(plan.ntrains, plan.params["wavelength_nm"], np.float32), ts, "f4", nm),
+                np.full(plan.ntrains, plan.params["wavelength_nm"], np.float32),
+                ts,
+                "f4",
+                nm,
+            ),
             "beamPosition/ixPos": (plan.beam_x, ts, "f4", mm),
             "beamPosition/iyPos": (plan.beam_y, ts, "f4", mm),
         },
         "DoocsXGM",
     )
     motors = [
-        _Control(MOTOR_X, {"actualPosition": (plan.motor_x, plan.motor_x_ts, "f8", mm)}, "SimulatedMotor"),
-        _Control(MOTOR_Y, {"actualPosition": (plan.motor_y, plan.motor_y_ts, "f8", mm)}, "SimulatedMotor"),
+        _Control(
+            MOTOR_X, {"actualPosition": (plan.motor_x, plan.motor_x_ts, "f8", mm)}, "SimulatedMotor"
+        ),
+        _Control(
+            MOTOR_Y, {"actualPosition": (plan.motor_y, plan.motor_y_ts, "f8", mm)}, "SimulatedMotor"
+        ),
     ]
     xgm_out = _Instrument(
         XGM_OUTPUT,
@@ -422,10 +438,19 @@ class _SequenceFile:
         def growing(path, dtype, entry_shape=(), expected=expected_trains):
             chunks = (_chunk_rows(dtype, entry_shape, expected),) + tuple(entry_shape)
             return f.create_dataset(
-                path, (0,) + tuple(entry_shape), dtype, maxshape=(None,) + tuple(entry_shape), chunks=chunks
+                path,
+                (0,) + tuple(entry_shape),
+                dtype,
+                maxshape=(None,) + tuple(entry_shape),
+                chunks=chunks,
             )
 
-        for name, dtype in (("trainId", "u8"), ("flag", "i4"), ("timestamp", "u8"), ("origin", "i4")):
+        for name, dtype in (
+            ("trainId", "u8"),
+            ("flag", "i4"),
+            ("timestamp", "u8"),
+            ("origin", "i4"),
+        ):
             growing(f"INDEX/{name}", dtype)
         for src in sources:
             if isinstance(src, _Control):
@@ -437,10 +462,18 @@ class _SequenceFile:
                     growing(f"CONTROL/{src.name}/{key}/timestamp", "u8")
                     run_group = f.require_group(f"RUN/{src.name}/{key}")
                     _set_units(run_group, units)
-                    run_group.create_dataset("value", data=values[:1].astype(dtype), maxshape=(None,))
-                    run_group.create_dataset("timestamp", data=stamps[:1].astype(np.uint64), maxshape=(None,))
-                f.create_dataset(f"RUN/{src.name}/classId/value", data=[src.class_id.encode("ascii")])
-                f.create_dataset(f"RUN/{src.name}/classId/timestamp", data=[plan.timestamps[0]], dtype="u8")
+                    run_group.create_dataset(
+                        "value", data=values[:1].astype(dtype), maxshape=(None,)
+                    )
+                    run_group.create_dataset(
+                        "timestamp", data=stamps[:1].astype(np.uint64), maxshape=(None,)
+                    )
+                f.create_dataset(
+                    f"RUN/{src.name}/classId/value", data=[src.class_id.encode("ascii")]
+                )
+                f.create_dataset(
+                    f"RUN/{src.name}/classId/timestamp", data=[plan.timestamps[0]], dtype="u8"
+                )
             else:
                 for group, keys in src.groups.items():
                     growing(f"INDEX/{src.name}/{group}/first", "u8")
@@ -459,7 +492,10 @@ class _SequenceFile:
                 for key, (values, stamps, dtype, _units) in src.keys.items():
                     _extend(f[f"CONTROL/{src.name}/{key}/value"], values[i0:i1].astype(dtype))
                     _extend(f[f"CONTROL/{src.name}/{key}/timestamp"], stamps[i0:i1])
-                _extend(f[f"INDEX/{src.name}/first"], np.arange(self.ntrains, self.ntrains + n, dtype=np.uint64))
+                _extend(
+                    f[f"INDEX/{src.name}/first"],
+                    np.arange(self.ntrains, self.ntrains + n, dtype=np.uint64),
+                )
                 _extend(f[f"INDEX/{src.name}/count"], np.ones(n, np.uint64))
             else:
                 for group, (counts, arrays) in src.rows(plan, i0, i1).items():
@@ -575,7 +611,9 @@ def simulate_run(
     modules = _check_int("modules", modules, 0, 16)
     write_seconds = _check_seconds("write_seconds", write_seconds)
     seed = _check_int("seed", seed, 0)
-    proposal = _proposal_number(proposal_dir) if proposal is None else _check_int("proposal", proposal, 0)
+    proposal = (
+        _proposal_number(proposal_dir) if proposal is None else _check_int("proposal", proposal, 0)
+    )
 
     run_dir = Path(proposal_dir) / "raw" / f"r{run:04d}"
     if run_dir.is_dir() and any(run_dir.glob("*.h5")):
@@ -671,7 +709,9 @@ def simulate_proposal(proposal_dir, runs, every=0.0, *, first_run=None, on_run=N
     """
     runs, every, first_run = _check_loop_args(runs, every, first_run)
     paths = []
-    for run, path in _write_runs(proposal_dir, runs, every, first_run, threading.Event(), run_kwargs):
+    for run, path in _write_runs(
+        proposal_dir, runs, every, first_run, threading.Event(), run_kwargs
+    ):
         paths.append(path)
         if on_run is not None:
             on_run(run, path)
@@ -689,7 +729,9 @@ class Simulator:
     entry and stop and join on exit.
     """
 
-    def __init__(self, proposal_dir, runs=5, every=10.0, first_run=None, *, on_run=None, **run_kwargs):
+    def __init__(
+        self, proposal_dir, runs=5, every=10.0, first_run=None, *, on_run=None, **run_kwargs
+    ):
         self.proposal_dir = Path(proposal_dir)
         self.runs, self.every, self.first_run = _check_loop_args(runs, every, first_run)
         self.on_run = on_run
@@ -716,7 +758,9 @@ class Simulator:
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._work, name=f"damnit_nb-simulator-{self.proposal_dir.name}", daemon=True
+                    target=self._work,
+                    name=f"damnit_nb-simulator-{self.proposal_dir.name}",
+                    daemon=True,
                 )
                 self._thread.start()
         return self
@@ -736,7 +780,12 @@ class Simulator:
     def _work(self):
         try:
             for run, path in _write_runs(
-                self.proposal_dir, self.runs, self.every, self.first_run, self._stop, self.run_kwargs
+                self.proposal_dir,
+                self.runs,
+                self.every,
+                self.first_run,
+                self._stop,
+                self.run_kwargs,
             ):
                 with self._lock:
                     self._written.append(run)
@@ -767,21 +816,36 @@ class Simulator:
 
 def add_arguments(parser):
     """Add the ``simulate`` options to an argparse parser."""
-    parser.add_argument("proposal_dir", metavar="DIR", help="proposal directory; runs go to DIR/raw/rNNNN")
-    parser.add_argument("--runs", type=int, default=5, help="number of runs to write; 0: until Ctrl-C (default 5)")
-    parser.add_argument("--every", type=float, default=10.0, help="seconds from one run to the next (default 10)")
-    parser.add_argument("--first-run", type=int, default=None, help="first run number (default: next free)")
+    parser.add_argument(
+        "proposal_dir", metavar="DIR", help="proposal directory; runs go to DIR/raw/rNNNN"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=5, help="number of runs to write; 0: until Ctrl-C (default 5)"
+    )
+    parser.add_argument(
+        "--every", type=float, default=10.0, help="seconds from one run to the next (default 10)"
+    )
+    parser.add_argument(
+        "--first-run", type=int, default=None, help="first run number (default: next free)"
+    )
     parser.add_argument("--trains", type=int, default=200, help="trains per run (default 200)")
     parser.add_argument(
-        "--trains-per-sequence", type=int, default=100, help="trains per sequence file (default 100)"
+        "--trains-per-sequence",
+        type=int,
+        default=100,
+        help="trains per sequence file (default 100)",
     )
     parser.add_argument("--modules", type=int, default=4, help="AGIPD modules, 0-16 (default 4)")
     parser.add_argument(
-        "--write-seconds", type=float, default=0.0,
+        "--write-seconds",
+        type=float,
+        default=0.0,
         help="spread writing each run over this many seconds, as the DAQ does (default 0: at once)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--proposal", type=int, default=None, help="proposal number (default: from DIR)")
+    parser.add_argument(
+        "--proposal", type=int, default=None, help="proposal number (default: from DIR)"
+    )
     return parser
 
 
@@ -813,7 +877,9 @@ def run_cli(args):
         proposal=args.proposal,
     )
     try:
-        runs, every, first_run = _check_loop_args(args.runs if args.runs > 0 else None, args.every, args.first_run)
+        runs, every, first_run = _check_loop_args(
+            args.runs if args.runs > 0 else None, args.every, args.first_run
+        )
         for run, path in _write_runs(args.proposal_dir, runs, every, first_run, stop, run_kwargs):
             print(f"run {run}: {path}", flush=True)
     except KeyboardInterrupt:

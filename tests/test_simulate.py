@@ -90,7 +90,9 @@ def test_sources_keys_shapes_and_units(proposal):
     assert run.train_ids == list(range(run.train_ids[0], run.train_ids[0] + 200))
 
     xgm = run[XGM]
-    assert {"pulseEnergy.photonFlux", "beamPosition.ixPos", "beamPosition.iyPos"} <= xgm.keys(inc_timestamps=False)
+    assert {"pulseEnergy.photonFlux", "beamPosition.ixPos", "beamPosition.iyPos"} <= xgm.keys(
+        inc_timestamps=False
+    )
     assert xgm["pulseEnergy.photonFlux"].units == "μJ"
     assert xgm["beamPosition.ixPos"].units == "mm"
     assert run[MOTOR_X, "actualPosition"].units == "mm"
@@ -105,9 +107,13 @@ def test_sources_keys_shapes_and_units(proposal):
     assert 150 <= pixels.shape[0] <= 200  # the camera misses a few trains
 
     module = run[AGIPD.format(module=0)]
-    assert {"image.data", "image.pulseId", "image.cellId", "image.trainId", "header.pulseCount"} <= set(
-        module.keys()
-    )
+    assert {
+        "image.data",
+        "image.pulseId",
+        "image.cellId",
+        "image.trainId",
+        "header.pulseCount",
+    } <= set(module.keys())
     data = module["image.data"]
     assert data.dtype == np.uint16 and data.entry_shape == (2, 32, 16)
     assert data.shape[0] == 200 * 10
@@ -220,7 +226,9 @@ def test_scan_run_moves_motor(proposal):
 
 
 def test_run_level_parameters_vary_between_runs(proposal):
-    means = [open_run(proposal, r)[XGM, "pulseEnergy.photonFlux"].ndarray().mean() for r in range(1, 5)]
+    means = [
+        open_run(proposal, r)[XGM, "pulseEnergy.photonFlux"].ndarray().mean() for r in range(1, 5)
+    ]
     assert np.std(means) > 20
     samples = {run_parameters(r)["sample"] for r in range(1, 20)}
     assert len(samples) > 2
@@ -246,7 +254,9 @@ def test_deterministic_given_run_and_seed(tmp_path):
     assert ra.train_ids == rb.train_ids
     for src, key in [(XGM, "pulseEnergy.photonFlux"), (AGIPD.format(module=0), "image.data")]:
         np.testing.assert_array_equal(ra[src, key].ndarray(), rb[src, key].ndarray())
-    assert not np.array_equal(ra[XGM, "pulseEnergy.photonFlux"].ndarray(), rc[XGM, "pulseEnergy.photonFlux"].ndarray())
+    assert not np.array_equal(
+        ra[XGM, "pulseEnergy.photonFlux"].ndarray(), rc[XGM, "pulseEnergy.photonFlux"].ndarray()
+    )
 
 
 # --------------------------------------------------------------------------- growing files
@@ -304,7 +314,9 @@ def test_growing_write_is_visible_and_ends_complete(tmp_path):
         assert f["INDEX/trainId"].shape == (25,) and "updateDate" in f["METADATA"]
 
     # Written slowly or at once, the run is the same.
-    fast = extra_data.RunDirectory(str(simulate_run(tmp_path / "fast", 1, **dict(kwargs, write_seconds=0))))
+    fast = extra_data.RunDirectory(
+        str(simulate_run(tmp_path / "fast", 1, **dict(kwargs, write_seconds=0)))
+    )
     slow = extra_data.RunDirectory(str(run_dir))
     assert slow.train_ids == fast.train_ids
     for src, key in [(CAMERA, "data.image.pixels"), (AGIPD.format(module=0), "image.data")]:
@@ -316,7 +328,9 @@ def test_growing_write_is_visible_and_ends_complete(tmp_path):
 
 def test_simulator_writes_n_runs_then_stops(tmp_path):
     done = []
-    with Simulator(tmp_path, runs=3, every=0.0, on_run=lambda r, p: done.append((r, p)), **SMALL) as sim:
+    with Simulator(
+        tmp_path, runs=3, every=0.0, on_run=lambda r, p: done.append((r, p)), **SMALL
+    ) as sim:
         assert sim.join(timeout=60)
     assert sim.runs_written == [1, 2, 3]
     assert [r for r, _ in done] == [1, 2, 3]
