@@ -86,6 +86,51 @@ class StoredValue:
         return self.attributes.get("units")
 
 
+_FILE_LOCKS = {}  # run file path -> threading.Lock, shared by all Database objects
+_FILE_LOCKS_GUARD = threading.Lock()
+
+
+def _file_lock(path):
+    """One lock per run file in this process, so concurrent merges never lose a variable."""
+    key = str(Path(path).resolve())
+    with _FILE_LOCKS_GUARD:
+        return _FILE_LOCKS.setdefault(key, threading.Lock())
+
+
+_TRUE = {"true", "t", "yes", "y", "1"}
+_FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _parse_user_value(name, vtype, value):
+    """A user-typed value converted to its variable's type; ValueError says what is allowed."""
+    try:
+        if vtype == "boolean":
+            if isinstance(value, str):
+                text = value.strip().lower()
+                if text in _TRUE | _FALSE:
+                    return text in _TRUE
+                raise ValueError
+            if isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1):
+                return bool(value)
+            raise ValueError
+        if vtype == "integer":
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError
+            if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+                raise ValueError
+            return int(value)
+        if vtype == "number":
+            if isinstance(value, (bool, np.bool_)):
+                raise ValueError
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        allowed = {"boolean": "true/false/yes/no/1/0", "integer": "a whole number",
+                   "number": "a number"}[vtype]
+        raise ValueError(f"{value!r} is not valid for {name!r} ({vtype}): enter {allowed}, "
+                         "or an empty value to clear it.") from None
+
+
 def _now():
     return datetime.now(tz=timezone.utc).timestamp()
 
@@ -136,8 +181,6 @@ class Database:
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / "extracted_data").mkdir(exist_ok=True)
         self._lock = threading.RLock()
-        self._file_locks = {}
-        self._file_locks_guard = threading.Lock()
         self._closed = False
         existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
         try:
@@ -219,10 +262,6 @@ class Database:
             raise NoProposalError(self.db_path)
         return self._proposal
 
-    def _file_lock(self, run):
-        with self._file_locks_guard:
-            return self._file_locks.setdefault(run, threading.Lock())
-
     @staticmethod
     def _ensure_run(conn, proposal, run, start_time=None):
         cur = conn.execute(
@@ -235,10 +274,12 @@ class Database:
         return new
 
     @staticmethod
-    def _known_names(conn):
-        names = {r[0] for r in conn.execute("SELECT name FROM variables")}
-        names |= {r[0] for r in conn.execute("SELECT DISTINCT name FROM run_variables")}
-        return names
+    def _is_known(conn, name):
+        """Whether the `runs` view already has a column for name (no full table scan)."""
+        if conn.execute("SELECT 1 FROM variables WHERE name=?", (name,)).fetchone():
+            return True
+        return conn.execute("SELECT 1 FROM run_variables WHERE name=? LIMIT 1",
+                            (name,)).fetchone() is not None
 
     # ---------------------------------------------------------------- public API ----
 
@@ -269,7 +310,7 @@ class Database:
         value = text if text else None
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
-            new_name = "comment" not in self._known_names(conn)
+            new_name = not self._is_known(conn, "comment")
             conn.execute(
                 "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
                 " max_diff, provenance, summary_type, summary_method, attributes)"
@@ -283,32 +324,62 @@ class Database:
                 schema.rebuild_views(conn)
 
     def add_variable(self, name, *, title=None, description=None, attributes=None, tags=(),
-                     type=None):
+                     type=None) -> bool:
         """Define or update a variable (and set its tags to exactly `tags`).
 
         type: None for computed variables, else one of USER_TYPES (user-editable).
-        title defaults to the name, as DAMNIT does.
+        title defaults to the name, as DAMNIT does. Returns True if anything changed
+        (an unchanged definition is not written again).
         """
-        schema.check_name(name)
-        if type is not None and type not in USER_TYPES:
-            raise ValueError(f"Unknown variable type {type!r}: use None (computed) or one of "
-                             f"{', '.join(USER_TYPES)}.")
-        if isinstance(tags, str):
-            tags = (tags,)
-        tags = {str(t) for t in (tags or ())}
-        attrs = json.dumps(attributes) if attributes else None
-        title = title or name  # as DAMNIT stores it
+        return bool(self.add_variables({name: dict(
+            title=title, description=description, attributes=attributes, tags=tags,
+            type=type)}))
+
+    def add_variables(self, definitions) -> list[str]:
+        """Define or update several variables in one transaction.
+
+        definitions: {name: {"title", "description", "attributes", "tags", "type"}} (keys
+        optional, as for add_variable). Only changed definitions are written; returns their
+        names. The `runs` view is rebuilt once if a name is new.
+        """
+        wanted = {}
+        for name, spec in definitions.items():
+            schema.check_name(name)
+            unknown = set(spec) - {"title", "description", "attributes", "tags", "type"}
+            if unknown:
+                raise TypeError(f"Unknown variable fields {sorted(unknown)} for {name!r}: use "
+                                "title, description, attributes, tags, type.")
+            vtype = spec.get("type")
+            if vtype is not None and vtype not in USER_TYPES:
+                raise ValueError(f"Unknown variable type {vtype!r}: use None (computed) or "
+                                 f"one of {', '.join(USER_TYPES)}.")
+            tags = spec.get("tags") or ()
+            if isinstance(tags, str):
+                tags = (tags,)
+            wanted[name] = VariableInfo(
+                name, spec.get("title") or name, spec.get("description"), vtype,
+                dict(spec.get("attributes") or {}), tuple(sorted({str(t) for t in tags})))
+        current = self.variables()
+        changed = [n for n, info in wanted.items()
+                   if current.get(n) is None or current[n]._replace(
+                       tags=tuple(sorted(current[n].tags))) != info]
+        if not changed:
+            return []
         with self._transaction() as conn:
-            new_name = name not in self._known_names(conn)
-            conn.execute(
-                "INSERT INTO variables (name, type, title, description, attributes)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET type=excluded.type,"
-                " title=excluded.title, description=excluded.description,"
-                " attributes=excluded.attributes",
-                (name, type, title, description, attrs))
-            self._set_tags(conn, name, tags)
-            if new_name:
+            new_names = [n for n in changed if not self._is_known(conn, n)]
+            for name in changed:
+                info = wanted[name]
+                conn.execute(
+                    "INSERT INTO variables (name, type, title, description, attributes)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                    " type=excluded.type, title=excluded.title,"
+                    " description=excluded.description, attributes=excluded.attributes",
+                    (name, info.type, info.title, info.description,
+                     json.dumps(info.attributes) if info.attributes else None))
+                self._set_tags(conn, name, set(info.tags))
+            if new_names:
                 schema.rebuild_views(conn)
+        return changed
 
     @staticmethod
     def _set_tags(conn, name, tags):
@@ -324,6 +395,50 @@ class Database:
             conn.execute(
                 "DELETE FROM variable_tags WHERE variable_name=?"
                 " AND tag_id=(SELECT id FROM tags WHERE name=?)", (name, tag))
+
+    def set_user_value(self, run, name, value):
+        """Set a user-editable variable (one defined with a type) for a run, as user input.
+
+        The value is converted to the variable's type (strings as typed in a table cell are
+        accepted); None or "" clears it. Raises KeyError for a variable without a type.
+        """
+        proposal = self._require_proposal()
+        info = self.variables().get(name)
+        if info is None or info.type is None:
+            editable = sorted(n for n, v in self.variables().items() if v.type is not None)
+            raise KeyError(f"{name!r} is not a user-editable variable; editable ones: "
+                           f"{', '.join(editable) or 'none'} (add one with "
+                           "add_variable(name, type=...)).")
+        if value is None or (isinstance(value, str) and not value.strip()):
+            parsed = None
+        else:
+            parsed = _parse_user_value(name, info.type, value)
+        with self._transaction() as conn:
+            self._ensure_run(conn, proposal, int(run))
+            new_name = not self._is_known(conn, name)
+            conn.execute(
+                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
+                " max_diff, provenance, summary_type, summary_method, attributes)"
+                " VALUES (?, ?, ?, 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
+                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
+                " value=excluded.value, timestamp=excluded.timestamp,"
+                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
+                " summary_method=NULL, attributes=NULL",
+                (proposal, int(run), name, parsed, _now(), MANUAL_INPUT))
+            if new_name:
+                schema.rebuild_views(conn)
+
+    def add_time_comment(self, text, timestamp=None) -> int:
+        """Add a comment not tied to a run (DAMNIT's standalone comments); returns its id."""
+        ts = _as_timestamp(timestamp) if timestamp is not None else _now()
+        with self._transaction() as conn:
+            return conn.execute("INSERT INTO time_comments VALUES (?, ?)",
+                                (ts, str(text))).lastrowid
+
+    def time_comments(self) -> list[tuple[int, float, str]]:
+        """Standalone comments as (id, timestamp, text), oldest first."""
+        return [tuple(r) for r in self._read(
+            "SELECT rowid, timestamp, comment FROM time_comments ORDER BY timestamp")]
 
     def variables(self) -> dict[str, VariableInfo]:
         """Every defined variable, in definition order."""
@@ -361,8 +476,9 @@ class Database:
             schema.check_name(r.name)
         if not results:
             return
-        with self._file_lock(run):
-            write_run_file(run_file_path(self.path, proposal, run), results)
+        h5_path = run_file_path(self.path, proposal, run)
+        with _file_lock(h5_path):
+            write_run_file(h5_path, results)
         timestamp = _now()
         # As DAMNIT does, a "start_time" result goes into run_info, not run_variables.
         start_time = None
@@ -376,7 +492,7 @@ class Database:
         rows = [self._row(proposal, run, r, timestamp, provenance) for r in results]
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, run, start_time)
-            known = self._known_names(conn)
+            new_names = [r.name for r in results if not self._is_known(conn, r.name)]
             conn.executemany(
                 "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
                 " max_diff, provenance, summary_type, summary_method, attributes)"
@@ -396,7 +512,7 @@ class Database:
                     " (proposal, run, name, code_version, computed_at) VALUES (?, ?, ?, ?, ?)",
                     [(proposal, run, r.name, str(code_versions[r.name]), timestamp)
                      for r in results if code_versions.get(r.name) is not None])
-            if any(r.name not in known for r in results):
+            if new_names:
                 schema.rebuild_views(conn)
 
     @staticmethod

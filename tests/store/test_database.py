@@ -251,3 +251,74 @@ def test_add_run_accepts_datetimes(db):
     db.add_run(1, start_time=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
     assert db.runs()[0].start_time == datetime(2024, 1, 2, 3, 4, 5,
                                                tzinfo=timezone.utc).timestamp()
+
+
+def test_unchanged_variable_definitions_are_not_rewritten(db):
+    assert db.add_variable("a", title="A", tags=["x", "y"]) is True
+    before = (db.path / "runs.sqlite").read_bytes()
+    assert db.add_variable("a", title="A", tags=["y", "x"]) is False
+    assert (db.path / "runs.sqlite").read_bytes() == before
+    assert db.add_variables({"a": {"title": "A", "tags": ["x", "y"]},
+                             "b": {"description": "new"}}) == ["b"]
+    assert db.variables()["b"].title == "b"
+    with pytest.raises(TypeError, match="units"):
+        db.add_variables({"c": {"units": "mm"}})
+
+
+@pytest.mark.parametrize("vtype, given, stored", [
+    ("boolean", "yes", 1), ("boolean", False, 0), ("integer", "42", 42), ("integer", 3.0, 3),
+    ("number", "2.5", 2.5), ("string", 12, "12"),
+])
+def test_user_editable_values(db, reopen, vtype, given, stored):
+    db.add_variable("u", type=vtype)
+    db.set_user_value(3, "u", given)
+    db = reopen(db)
+    sv = db.values()[3]["u"]
+    assert sv.value == stored and type(sv.value) is type(stored)
+    assert sv.provenance == "manual-input"
+    db.set_user_value(3, "u", "")
+    assert "u" not in db.values().get(3, {})
+
+
+@pytest.mark.parametrize("vtype, given", [("boolean", "maybe"), ("integer", "1.5"),
+                                          ("integer", 2.5), ("number", "abc")])
+def test_user_editable_values_rejected(db, vtype, given):
+    db.add_variable("u", type=vtype)
+    with pytest.raises(ValueError, match="not valid for 'u'"):
+        db.set_user_value(1, "u", given)
+
+
+def test_user_value_needs_a_typed_variable(db):
+    db.add_variable("computed")
+    db.add_variable("note", type="string")
+    with pytest.raises(KeyError, match="editable ones: note"):
+        db.set_user_value(1, "computed", 3)
+
+
+def test_time_comments(db, reopen):
+    first = db.add_time_comment("beam down", timestamp=1_700_000_000)
+    db.add_time_comment("beam back")
+    db = reopen(db)
+    comments = db.time_comments()
+    assert [c[2] for c in comments] == ["beam down", "beam back"]
+    assert comments[0] == (first, 1_700_000_000.0, "beam down")
+
+
+def test_concurrent_database_objects_merge_one_run_file(db):
+    others = [Database(db.path) for _ in range(3)]
+    try:
+        def work(i, d):
+            for j in range(5):
+                d.write_results(1, [prepare_result(f"v{i}_{j}", i * 10 + j)])
+
+        threads = [threading.Thread(target=work, args=(i, d)) for i, d in enumerate(others)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        for i in range(3):
+            for j in range(5):
+                assert db.read_data(1, f"v{i}_{j}") == i * 10 + j
+    finally:
+        for d in others:
+            d.close()
