@@ -266,16 +266,32 @@ def _guess_flag(train_ids):
     return flag
 
 
-def _read_sources(f, path, version):
+def _read(loc, name, dtype=None):
+    """Read a whole dataset with h5py's low-level API (much faster for small datasets).
+
+    *loc* is a FileID/GroupID; returns None when there is no dataset *name*.
+    """
+    import h5py
+
+    try:
+        dsid = h5py.h5d.open(loc, name.encode())
+    except (KeyError, ValueError):
+        return None
+    arr = np.empty(dsid.shape, dtype=dsid.dtype if dtype is None else dtype)
+    if arr.size:
+        dsid.read(h5py.h5s.ALL, h5py.h5s.ALL, arr)
+    return arr
+
+
+def _read_sources(fid, path, version):
     """Return (control, instrument {source: [groups]}) from METADATA."""
     list_path = "METADATA/dataSourceId" if version == "0.5" else "METADATA/dataSources/dataSourceId"
-    try:
-        raw = f[list_path][()]
-    except KeyError:
-        raise FileFormatError(path, f"no {list_path} dataset") from None
+    raw = _read(fid, list_path)
+    if raw is None:
+        raise FileFormatError(path, f"no {list_path} dataset")
     control = set()
     instrument = {}
-    for entry in np.atleast_1d(raw):
+    for entry in np.atleast_1d(raw).tolist():
         if not entry:
             continue  # padding
         entry = _decode(entry)
@@ -293,26 +309,24 @@ def _read_sources(f, path, version):
     return control, instrument
 
 
-def _read_first_count(f, path, grp_path, ntrains_raw, keep):
+def _read_first_count(fid, path, grp_path, ntrains_raw, keep):
     """Read one index group's (first, count), truncated/masked to the file's trains."""
-    try:
-        grp = f[grp_path]
-    except KeyError:
-        raise FileFormatError(path, f"missing index group {grp_path}") from None
-    first = grp["first"][()]
-    if "count" in grp:
-        count = grp["count"][()]
-    elif "last" in grp and "status" in grp:
+    first = _read(fid, f"{grp_path}/first", np.uint64)
+    if first is None:
+        raise FileFormatError(path, f"missing index dataset {grp_path}/first")
+    count = _read(fid, f"{grp_path}/count", np.uint64)
+    if count is None:
         # Old index format: count = (last - first + 1) where status != 0.
-        last = grp["last"][()].astype(np.int64)
-        status = grp["status"][()]
+        last = _read(fid, f"{grp_path}/last", np.int64)
+        status = _read(fid, f"{grp_path}/status")
+        if last is None or status is None:
+            raise FileFormatError(
+                path, f"index group {grp_path} has neither count nor last/status"
+            )
         n = min(len(first), len(last), len(status))
         first = first[:n]
         count = np.where(status[:n] != 0, last[:n] - first.astype(np.int64) + 1, 0)
-    else:
-        raise FileFormatError(path, f"index group {grp_path} has neither count nor last/status")
-    first = np.asarray(first, dtype=np.uint64)
-    count = np.asarray(count, dtype=np.uint64)
+        count = count.clip(0).astype(np.uint64)
     return _fit(first, ntrains_raw, keep), _fit(count, ntrains_raw, keep)
 
 
@@ -332,20 +346,20 @@ def _fit(arr, ntrains_raw, keep):
     return arr
 
 
-def _read_metadata(f, version):
-    meta = {}
+def _read_metadata(fid, version):
     if version == "0.5":
         return {"dataFormatVersion": "0.5"}
-    grp = f["METADATA"]
+    meta = {}
     for key in RUN_METADATA_KEYS:
-        ds = grp.get(key)
-        if ds is None or not hasattr(ds, "shape"):
+        value = _read(fid, f"METADATA/{key}")
+        if value is None:
             continue
-        value = ds[()]
-        if getattr(value, "ndim", 0) > 0:
+        if value.ndim > 0:
             if value.size == 0:
                 continue
             value = value.flat[0]
+        elif value.dtype.hasobject:
+            value = value[()]
         meta[key] = _decode(value)
     meta["dataFormatVersion"] = version
     return meta
@@ -387,21 +401,21 @@ def read_catalogue(path, h5file=None):
 def _read_open(f, path, st):
     import h5py
 
-    if "METADATA" not in f:
+    fid = f.id
+    if not _exists(fid, "METADATA"):
         raise FileFormatError(path, "no METADATA group")
-    if "INDEX/trainId" not in f:
+    tid_raw = _read(fid, "INDEX/trainId", np.uint64)
+    if tid_raw is None:
         raise FileFormatError(path, "no INDEX/trainId dataset")
 
-    meta_grp = f["METADATA"]
-    if "dataFormatVersion" in meta_grp:
-        v = meta_grp["dataFormatVersion"][()]
-        version = _decode(np.atleast_1d(v)[0]) if np.size(v) else "1.0"
-    else:
+    v = _read(fid, "METADATA/dataFormatVersion")
+    if v is None:
         version = "0.5"
+    else:
+        version = _decode(np.atleast_1d(v)[0]) if v.size else "1.0"
 
-    control, instrument = _read_sources(f, path, version)
+    control, instrument = _read_sources(fid, path, version)
 
-    tid_raw = np.asarray(f["INDEX/trainId"][()], dtype=np.uint64)
     nonzero = tid_raw != 0
     n_valid = int(np.count_nonzero(nonzero))
     if n_valid == 0 or nonzero[:n_valid].all():
@@ -411,32 +425,36 @@ def _read_open(f, path, st):
     train_ids = tid_raw[keep]
     ntrains_raw = len(tid_raw)
 
-    index_grp = f["INDEX"]
-    if "flag" in index_grp:
-        flag = _fit(np.asarray(index_grp["flag"][()]), ntrains_raw, keep).astype(bool)
+    flag = _read(fid, "INDEX/flag")
+    if flag is not None:
+        flag = _fit(flag, ntrains_raw, keep).astype(bool)
     else:
         flag = _guess_flag(train_ids)
-    timestamps = None
-    if "timestamp" in index_grp:
-        timestamps = _fit(np.asarray(index_grp["timestamp"][()], dtype=np.uint64), ntrains_raw, keep)
+    timestamps = _read(fid, "INDEX/timestamp", np.uint64)
+    if timestamps is not None:
+        timestamps = _fit(timestamps, ntrains_raw, keep)
 
     index = {}
     for src in control:
-        index[src] = {"": _read_first_count(f, path, f"INDEX/{src}", ntrains_raw, keep)}
+        index[src] = {"": _read_first_count(fid, path, f"INDEX/{src}", ntrains_raw, keep)}
 
     legacy = {}
     instrument_sources = set(instrument)
+    inst_gid = h5py.h5g.open(fid, b"INSTRUMENT") if instrument else None
     for src, groups in instrument.items():
-        link = f.get(f"INSTRUMENT/{src}", getlink=True)
         target = src
-        if isinstance(link, h5py.SoftLink):
+        try:
+            info = inst_gid.links.get_info(src.encode())
+        except (KeyError, ValueError):
+            info = None
+        if info is not None and info.type == h5py.h5l.TYPE_SOFT:
             # A legacy name: the link points at /INSTRUMENT/<real source>
-            target = link.path.lstrip("/").partition("/")[2]
+            target = _decode(inst_gid.links.get_val(src.encode())).lstrip("/").partition("/")[2]
             legacy[src] = target
         if target in index:
             continue
         index[target] = {
-            g: _read_first_count(f, path, f"INDEX/{target}/{g}", ntrains_raw, keep)
+            g: _read_first_count(fid, path, f"INDEX/{target}/{g}", ntrains_raw, keep)
             for g in dict.fromkeys(groups)
         }
     # Real sources behind legacy names are sources too (EXtra-data lists both names).
@@ -454,5 +472,12 @@ def _read_open(f, path, st):
         instrument_sources=instrument_sources,
         legacy_sources=legacy,
         index=index,
-        metadata=_read_metadata(f, version),
+        metadata=_read_metadata(fid, version),
     )
+
+
+def _exists(loc, name):
+    try:
+        return loc.links.exists(name.encode())
+    except (KeyError, ValueError):
+        return False
