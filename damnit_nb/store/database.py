@@ -203,9 +203,11 @@ class Database:
         # directories live, shared with DAMNIT on other hosts) do not provide.
         conn.execute("PRAGMA foreign_keys = ON")
         version = schema.read_format_version(conn, self.db_path) if existed else None
-        if version is None:
+        if version is None:  # a new (or empty) database
             with self._transaction():
-                schema.create_schema(conn, proposal)
+                # Checked again under the write lock: another process may have just made it.
+                if schema.read_format_version(conn, self.db_path) is None:
+                    schema.create_schema(conn, proposal)
         stored = self._meta("proposal")
         if proposal is not None:
             if stored is None:

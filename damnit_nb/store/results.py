@@ -8,6 +8,7 @@ a value that cannot be saved becomes a TypeError recorded as the variable's erro
 from __future__ import annotations
 
 import io
+import logging
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ import numpy as np
 
 __all__ = ["PreparedResult", "prepare_result", "prepare_error", "TRENDLINE_POINTS",
            "THUMBNAIL_SIZE"]
+
+log = logging.getLogger(__name__)
 
 TRENDLINE_POINTS = 150  # about this many points are kept for a 1-D sparkline
 THUMBNAIL_SIZE = 300  # px, the larger side of a 2-D thumbnail
@@ -145,6 +148,14 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
     A DAMNIT `Cell` (damnit_nb's or damnit_ctx's, recognised by its class name) is unwrapped:
     its own summary, summary_value, bold, background, preview and units take precedence.
     """
+    try:
+        return _prepare(name, value, summary, units, summary_value, bold, background, preview)
+    except Exception as exc:  # e.g. a figure that fails to render: the variable's error
+        log.debug("Could not prepare %s", name, exc_info=True)
+        return prepare_error(name, exc)
+
+
+def _prepare(name, value, summary, units, summary_value, bold, background, preview):
     cell_units = None
     if _is_cell(value):
         cell = value
@@ -225,7 +236,8 @@ def prepare_result(name, value, *, summary=None, units=None, summary_value=None,
                     method = summary
             if summary_obj is None:
                 if preview_figure is not None or figure is not None:
-                    summary_obj = figure_png(preview_figure or figure)
+                    summary_obj = _or_fallback(figure_png, preview_figure or figure,
+                                               "<thumbnail error>")
                 else:
                     shown = preview if preview is not None else data
                     summary_obj = _default_summary(shown, value)
@@ -347,14 +359,25 @@ def _default_summary(shown, original):
     if _is_dataset(shown):
         return f"Dataset ({shown.nbytes / 1e6:.2f}MB)"
     arr = shown.values if _is_dataarray(shown) else np.asarray(shown)
+    full = original.values if _is_dataarray(original) else np.asarray(original)
+    shape_text = f"{full.dtype}: {full.shape}"
     if arr.ndim == 0:
         return arr
     if arr.ndim == 1:
-        return trendline(shown)
+        return _or_fallback(trendline, shown, shape_text)
     if arr.ndim == 2:
-        return thumbnail_png(arr)
-    full = original.values if _is_dataarray(original) else np.asarray(original)
-    return f"{full.dtype}: {full.shape}"
+        return _or_fallback(thumbnail_png, arr, shape_text)
+    return shape_text
+
+
+def _or_fallback(make_summary, data, fallback):
+    """A summary that fails to draw is no reason to lose the data: use a shape string."""
+    try:
+        return make_summary(data)
+    except Exception:
+        log.warning("Could not make a %s summary; showing %r instead",
+                    make_summary.__name__, fallback, exc_info=True)
+        return fallback
 
 
 def _summary_for_db(obj):

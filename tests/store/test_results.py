@@ -150,3 +150,26 @@ def test_dataset_summary():
     ds = xr.Dataset({"a": ("x", np.zeros(125_000))})
     r = prepare_result("x", ds)
     assert r.summary == "Dataset (1.00MB)" and r.data is ds
+
+
+def test_failed_thumbnail_falls_back_to_shape_string(monkeypatch, caplog):
+    import damnit_nb.store.results as results
+
+    def broken(*args):
+        raise ImportError("no matplotlib")
+
+    monkeypatch.setattr(results, "thumbnail_png", broken)
+    r = prepare_result("x", np.ones((3, 4)))
+    assert r.summary == "float64: (3, 4)" and not r.is_error
+    np.testing.assert_array_equal(r.data, np.ones((3, 4)))
+
+
+def test_unexpected_failure_is_recorded_not_raised(monkeypatch):
+    import damnit_nb.store.results as results
+
+    def broken(*args):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(results, "_max_diff", broken)
+    r = prepare_result("x", np.arange(3))
+    assert r.error_cls == "RuntimeError" and r.error == "renderer exploded"
