@@ -128,14 +128,15 @@ class Engine:
             return self._status_locked()
 
     def wait(self, timeout=None):
-        """Block until the engine has looked at the disk and has nothing left to do.
+        """Block until every run on disk has settled and been processed.
 
         Returns True when idle, False on timeout. Raises RuntimeError if the engine crashed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             polls = self._polls
-            while not (self._polls > polls and self._busy is None and not len(self._queue)):
+            while not (self._polls > polls and self._busy is None and not len(self._queue)
+                       and not self._finder.unsettled):
                 if self._crash is not None:
                     raise RuntimeError(f"the engine stopped: {self._crash}") from self._crash
                 if self._thread is None or not self._thread.is_alive():

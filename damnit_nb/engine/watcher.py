@@ -29,26 +29,31 @@ class RunFinder:
         self.raw_dir = Path(raw_dir)
         self.settle = float(settle)
         self._reported = {}  # run -> files signature when reported
+        self.unsettled = frozenset()  # runs seen at the last poll whose files are still changing
 
     def poll(self, now=None):
         """Runs ready since the last poll: a list of ``(run_number, path)``, newest first."""
         now = time.time() if now is None else now
-        ready = []
+        ready, unsettled = [], set()
         try:
             entries = list(os.scandir(self.raw_dir))
         except FileNotFoundError:
+            self.unsettled = frozenset()
             return ready
         for entry in entries:
             run = run_number_from_dirname(entry.name)
             if run is None or not entry.is_dir():
                 continue
             signature, newest = _signature(entry.path)
-            if not signature or now - newest < self.settle:
+            if not signature or self._reported.get(run) == signature:
                 continue
-            if self._reported.get(run) != signature:
-                self._reported[run] = signature
-                ready.append((run, Path(entry.path)))
+            if now - newest < self.settle:
+                unsettled.add(run)
+                continue
+            self._reported[run] = signature
+            ready.append((run, Path(entry.path)))
         ready.sort(reverse=True)
+        self.unsettled = frozenset(unsettled)
         return ready
 
 

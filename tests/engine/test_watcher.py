@@ -46,3 +46,15 @@ def test_a_changed_run_is_reported_again(tmp_path):
 
 def test_missing_raw_directory_is_not_an_error(tmp_path):
     assert RunFinder(tmp_path / "raw").poll() == []
+
+
+def test_runs_still_changing_are_listed_as_unsettled(tmp_path):
+    raw = tmp_path / "raw"
+    make_run(raw, 1)
+    make_run(raw, 2, age=0.0)
+    finder = RunFinder(raw, settle=5)
+    now = time.time()
+    assert [r for r, _ in finder.poll(now)] == [1]
+    assert finder.unsettled == {2}
+    assert [r for r, _ in finder.poll(now + 5)] == [2]
+    assert finder.unsettled == frozenset()
