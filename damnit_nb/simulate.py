@@ -408,15 +408,14 @@ def _extend(ds, values):
 class _SequenceFile:
     """One open file of the run, growing as trains are appended."""
 
-    def __init__(self, path, plan, sources, meta, seq, expected_trains):
+    def __init__(self, path, plan, sources, meta, seq, expected_trains, locking):
         import h5py
 
         self.plan = plan
         self.sources = sources
         self.ntrains = 0
         self.rows = {}  # (source, group) -> rows written
-        # No HDF5 file lock: readers may open the file while it grows, as on the DAQ.
-        self.f = f = h5py.File(path, "w", locking=False)
+        self.f = f = h5py.File(path, "w", locking=locking)
 
         ids = [d for s in sources for d in s.datasource_ids()]
         padded = len(ids) + (-len(ids)) % 8
@@ -584,6 +583,7 @@ def simulate_run(
     write_seconds=0.0,
     seed=0,
     proposal=None,
+    locking=False,
 ):
     """Write run ``run`` into ``<proposal_dir>/raw/r{run:04d}/`` and return that directory.
 
@@ -597,10 +597,13 @@ def simulate_run(
     ``METADATA/updateDate`` is written when a file is closed. A reader polling meanwhile sees
     files grow and may find them incomplete.
 
-    Files are written without an HDF5 file lock, so other processes can read them while they
-    grow. HDF5 refuses to open one file twice in a process with different locking flags, so
-    a reader in the same process gets an ``OSError`` while a file is being written unless it
-    opens with ``locking=False``; once closed, files open normally.
+    ``locking`` is the HDF5 file locking used while writing (as for ``h5py.File``). The
+    default, False, takes no lock, so other processes can read the files while they grow, as
+    with the DAQ. HDF5 refuses to open one file twice in a process with different locking
+    flags, so a reader in the same process gets an ``OSError`` for a file being written
+    unless it opens it with ``locking=False`` too. ``locking=None`` follows HDF5's default:
+    readers in this process then open growing files normally, but other processes cannot
+    open them until they are closed. Closed files open normally either way.
 
     Raises :class:`SimulationParameterError` for out-of-range arguments and
     :class:`RunExistsError` if the run directory already holds data files.
@@ -611,6 +614,10 @@ def simulate_run(
     modules = _check_int("modules", modules, 0, 16)
     write_seconds = _check_seconds("write_seconds", write_seconds)
     seed = _check_int("seed", seed, 0)
+    if locking not in (False, None, True, "best-effort"):
+        raise SimulationParameterError(
+            "locking", locking, "False, None, True or 'best-effort' (as for h5py.File)"
+        )
     proposal = (
         _proposal_number(proposal_dir) if proposal is None else _check_int("proposal", proposal, 0)
     )
@@ -650,7 +657,13 @@ def simulate_run(
         }
         files = [
             _SequenceFile(
-                run_dir / f"RAW-R{run:04d}-{agg}-S{seq:05d}.h5", plan, srcs, meta, seq, s1 - s0
+                run_dir / f"RAW-R{run:04d}-{agg}-S{seq:05d}.h5",
+                plan,
+                srcs,
+                meta,
+                seq,
+                s1 - s0,
+                locking,
             )
             for agg, srcs in sources.items()
         ]
@@ -727,6 +740,9 @@ class Simulator:
     being written finish, so every run on disk is complete. An exception in the thread is kept
     in :attr:`error` and raised again by :meth:`join`. Use as a context manager to start on
     entry and stop and join on exit.
+
+    Files being written are not locked (``locking=False``, see :func:`simulate_run`), for
+    readers in other processes; pass ``locking=None`` when the readers are in this process.
     """
 
     def __init__(

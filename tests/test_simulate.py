@@ -403,6 +403,7 @@ def test_existing_run_is_never_overwritten(tmp_path):
         (dict(write_seconds=-1), "write_seconds"),
         (dict(seed=-2), "seed"),
         (dict(trains_per_sequence=1.5), "trains_per_sequence"),
+        (dict(locking="yes"), "locking"),
     ],
 )
 def test_bad_parameters(tmp_path, kwargs, name):
@@ -463,3 +464,25 @@ def test_cli_ctrl_c_finishes_the_run_being_written(tmp_path):
     for run_dir in runs:
         assert file_problems(run_dir) == []
         assert len(extra_data.RunDirectory(str(run_dir)).train_ids) == 20
+
+
+def test_growing_files_readable_in_process_with_default_locking(tmp_path):
+    kwargs = dict(trains=30, trains_per_sequence=30, modules=0, write_seconds=1.5, locking=None)
+    writer = threading.Thread(target=simulate_run, args=(tmp_path, 1), kwargs=kwargs)
+    path = tmp_path / "raw" / "r0001" / "RAW-R0001-DA01-S00000.h5"
+    writer.start()
+    observed, errors = set(), []
+    while writer.is_alive():
+        if path.exists():
+            try:
+                with h5py.File(path, "r") as f:  # HDF5's default locking, as readers use
+                    observed.add(f["INDEX/trainId"].shape[0])
+            except KeyError:
+                pass  # caught between creation and the first datasets
+            except OSError as exc:
+                errors.append(exc)
+        time.sleep(0.01)
+    writer.join()
+    assert errors == []
+    assert any(0 < n < 30 for n in observed), observed
+    assert file_problems(path.parent) == []
