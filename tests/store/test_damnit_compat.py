@@ -1,0 +1,112 @@
+"""Round trips with DAMNIT itself, run in its own Python environment.
+
+Set DAMNIT_PYTHON to a Python with `damnit` (0.4) installed to run these; they are skipped
+otherwise. DAMNIT is only an oracle here: it runs in a subprocess.
+"""
+
+import json
+import os
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from damnit_nb.store import Database, prepare_error, prepare_result
+
+DAMNIT_PYTHON = os.environ.get("DAMNIT_PYTHON")
+
+pytestmark = pytest.mark.skipif(
+    not DAMNIT_PYTHON, reason="set DAMNIT_PYTHON to a Python with damnit installed")
+
+
+def run_damnit(code, *args):
+    prelude = textwrap.dedent("""
+        import os, sys, json
+        from pathlib import Path
+        import damnit
+        sys.path.insert(0, str(Path(damnit.__file__).parent / "ctxsupport"))
+    """)
+    proc = subprocess.run([DAMNIT_PYTHON, "-c", prelude + textwrap.dedent(code), *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_damnit_reads_what_we_write(tmp_path):
+    with Database(tmp_path, proposal=1234) as db:
+        db.add_variable("energy", title="XGM/Energy", tags=["xgm"])
+        db.add_run(1, start_time=1_700_000_000)
+        db.set_comment(1, "first run")
+        db.write_results(1, [
+            prepare_result("energy", 1.5, units="uJ"),
+            prepare_result("text", "hello"),
+            prepare_result("c", 1 + 2j),
+            prepare_result("line", np.arange(300.0)),
+            prepare_result("img", np.ones((5, 6))),
+            prepare_result("da", xr.DataArray(np.arange(3.0), dims="x", attrs={"units": "J"})),
+            prepare_error("bad", ValueError("boom")),
+        ])
+        db.write_results(1, [prepare_result("energy", 2.5, units="uJ")])  # merge
+    out = run_damnit("""
+        db = damnit.Damnit(sys.argv[1])
+        df = db.table(with_titles=True)
+        res = {"runs": db.runs(), "columns": list(df.columns),
+               "energy": float(df["XGM/Energy"][0]), "comment": df["comment"][0],
+               "units": db[1, "energy"].units, "read": float(db[1, "energy"].read()),
+               "text": db[1, "text"].read(), "c": str(db[1, "c"].summary()),
+               "line": db[1, "line"].read().tolist()[:3],
+               "trend": list(db[1, "line"].summary().shape),
+               "img": db[1, "img"].summary()[:4].hex(),
+               "da": db[1, "da"].read().values.tolist(), "da_units": db[1, "da"].units}
+        print(json.dumps(res))
+    """, tmp_path)
+    assert out["runs"] == [1]
+    assert {"Run", "Timestamp", "comment", "XGM/Energy", "text", "c", "da"} <= set(
+        out["columns"])
+    assert out["energy"] == 2.5 and out["read"] == 2.5 and out["units"] == "uJ"
+    assert out["comment"] == "first run" and out["text"] == "hello"
+    assert out["c"] == "(1+2j)" and out["line"] == [0.0, 1.0, 2.0]
+    assert out["trend"][0] == 2 and out["img"] == "89504e47"
+    assert out["da"] == [0.0, 1.0, 2.0] and out["da_units"] == "J"
+
+
+def test_we_read_what_damnit_writes(tmp_path):
+    run_damnit("""
+        import numpy as np, xarray as xr
+        from damnit.backend.db import DamnitDB, ReducedData
+        from damnit_ctx import Cell
+        from damnit_writing import save_fragment
+        d = Path(sys.argv[1])
+        db = DamnitDB.from_dir(d, create=True)
+        db.metameta["proposal"] = 1234
+        db.update_computed_variables({"energy": {
+            "title": "XGM/Energy", "description": "e", "tags": ["xgm"], "attributes": None,
+            "type": None}})
+        cells = {"energy": Cell(2.5, units="uJ", bold=True, background="#00ff00"),
+                 "da": Cell(xr.DataArray(np.arange(3.0), dims="x", attrs={"units": "J"}))}
+        frag = save_fragment(d, 1234, 1, cells, {"bad": ValueError("boom")})
+        os.replace(frag, d / "extracted_data" / "p1234_r1.h5")
+        db.set_variables(1234, 1, {
+            "energy": ReducedData(2.5, attributes={"units": "uJ", "bold": True,
+                                                   "background": [0, 255, 0]}),
+            "bad": ReducedData(None, attributes={"error": "boom", "error_cls": "ValueError"}),
+            "c": ReducedData(1 + 1j)}, provenance="context.py", start_time=1.7e9)
+        db.change_run_comment(1234, 1, "from DAMNIT")
+        print(json.dumps("ok"))
+    """, tmp_path)
+    before = (tmp_path / "runs.sqlite").read_bytes()
+    with Database(tmp_path) as db:
+        assert db.proposal == 1234
+        assert [(r.run, r.start_time) for r in db.runs()] == [(1, 1.7e9)]
+        assert db.variables()["energy"].tags == ("xgm",)
+        vals = db.values()[1]
+        assert vals["energy"].value == 2.5
+        assert vals["energy"].attributes == {"units": "uJ", "bold": True,
+                                             "background": [0, 255, 0]}
+        assert vals["bad"].error == "boom" and vals["bad"].error_cls == "ValueError"
+        assert vals["c"].value == 1 + 1j and vals["comment"].value == "from DAMNIT"
+        assert db.read_data(1, "da").attrs["units"] == "J"
+        db.table()
+    assert (tmp_path / "runs.sqlite").read_bytes() == before
