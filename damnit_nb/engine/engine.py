@@ -244,7 +244,7 @@ class Engine:
             from ..store import prepare_error
 
             log.exception("run %s: storing results failed", run_number)
-            failed = [prepare_error(r.name, _StoreError(e)) for r in outcome.results]
+            failed = [prepare_error(r.name, ResultNotStored(e)) for r in outcome.results]
             outcome.errors = len(failed)
             self._db.write_results(run_number, failed, outcome.code_versions)
         with self._cond:
@@ -261,7 +261,7 @@ class Engine:
         self._listener.engine_status(status)
 
 
-class _StoreError(Exception):
+class ResultNotStored(Exception):
     """The results were computed but could not be stored."""
 
     def __init__(self, cause):

@@ -44,7 +44,7 @@ def compute_run(defs, names, open_run, meta):
     except Exception as e:  # a broken run: every variable says why
         log.warning("run %s: cannot open its data: %s", meta.run_number, e)
         for name in names:
-            outcome.results.append(prepare_error(name, _ReadError(e)))
+            outcome.results.append(prepare_error(name, RunNotReadable(e)))
             outcome.code_versions[name] = defs.versions[name]
             outcome.errors += 1
         return outcome
@@ -74,7 +74,7 @@ def compute_run(defs, names, open_run, meta):
     return outcome
 
 
-class _ReadError(Exception):
+class RunNotReadable(Exception):
     """The run's files could not be read."""
 
     def __init__(self, cause):
