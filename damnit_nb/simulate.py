@@ -41,6 +41,7 @@ Source names are module constants (:data:`XGM`, :data:`XGM_OUTPUT`, :data:`MOTOR
 import math
 import os
 import re
+import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -894,7 +895,7 @@ def run_cli(args):
     )
     try:
         runs, every, first_run = _check_loop_args(
-            args.runs if args.runs > 0 else None, args.every, args.first_run
+            None if args.runs == 0 else args.runs, args.every, args.first_run
         )
         for run, path in _write_runs(args.proposal_dir, runs, every, first_run, stop, run_kwargs):
             print(f"run {run}: {path}", flush=True)
@@ -902,7 +903,7 @@ def run_cli(args):
         print("interrupted", flush=True)
         return 130
     except (SimulationParameterError, RunExistsError) as exc:
-        print(f"error: {exc}", flush=True)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     finally:
         if previous is not None:

@@ -443,7 +443,7 @@ def test_cli_reports_bad_arguments(tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert out.returncode == 2
-    assert "modules=99" in out.stdout
+    assert "modules=99" in out.stderr
 
 
 def test_cli_ctrl_c_finishes_the_run_being_written(tmp_path):
