@@ -12,6 +12,7 @@ import json
 import sqlite3
 import struct
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,32 +227,27 @@ class Database:
         row = self._conn.execute("SELECT value FROM metameta WHERE key=?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    class _Tx:
-        def __init__(self, db):
-            self.db = db
-
-        def __enter__(self):
-            self.db._lock.acquire()
-            try:
-                if self.db._closed:
-                    raise ValueError(f"{self.db.db_path} is closed: open a new Database.")
-                # IMMEDIATE takes the write lock up front, so two writers never deadlock
-                # each holding a read lock and waiting for the other.
-                self.db._conn.execute("BEGIN IMMEDIATE")
-            except BaseException:
-                self.db._lock.release()
-                raise
-            return self.db._conn
-
-        def __exit__(self, exc_type, exc, tb):
-            try:
-                self.db._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-            finally:
-                self.db._lock.release()
-            return False
-
+    @contextmanager
     def _transaction(self):
-        return self._Tx(self)
+        """A write transaction on the shared connection, committed or rolled back."""
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            # IMMEDIATE takes the write lock up front, so two writers never deadlock each
+            # holding a read lock and waiting for the other.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # e.g. still busy after the timeout: leave no transaction open behind us
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
 
     def _read(self, sql, params=()):
         with self._lock:

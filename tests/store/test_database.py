@@ -322,3 +322,18 @@ def test_concurrent_database_objects_merge_one_run_file(db):
     finally:
         for d in others:
             d.close()
+
+
+def test_locked_by_another_process_then_recovers(tmp_path, monkeypatch):
+    import damnit_nb.store.database as database
+
+    monkeypatch.setattr(database, "BUSY_TIMEOUT", 0.05)
+    with Database(tmp_path, proposal=1) as db:
+        other = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # as another process writing
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            db.set_comment(1, "waits, then gives up")
+        other.execute("ROLLBACK")
+        other.close()
+        db.set_comment(1, "now it works")
+        assert db.values()[1]["comment"].value == "now it works"
