@@ -23,7 +23,7 @@ import numpy as np
 from . import schema
 from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
 from .h5file import read_data, run_file_path, write_run_file
-from .results import PNG_MAGIC, PreparedResult
+from .results import PreparedResult
 
 __all__ = ["Database", "RunInfo", "VariableInfo", "StoredValue", "DB_NAME", "USER_TYPES"]
 

@@ -26,6 +26,20 @@ SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
 _NETCDF_TYPES = ("dataarray", "dataset")
 
 
+def _open(path, mode):
+    """h5py.File with HDF5 file locking where the file system supports it.
+
+    Locks keep us from copying a file another program (DAMNIT's combiner) is changing in
+    place; "best-effort" still works on network file systems without lock support.
+    """
+    import h5py
+
+    try:
+        return h5py.File(path, mode, locking="best-effort")
+    except ValueError:  # HDF5 built without the locking options
+        return h5py.File(path, mode)
+
+
 def run_file_path(db_dir, proposal, run) -> Path:
     """Where DAMNIT keeps the HDF5 file of one run."""
     return Path(db_dir, "extracted_data", f"p{proposal}_r{run}.h5")
@@ -36,8 +50,6 @@ def write_run_file(path, results):
 
     Everything stored for a name in `results` (data, summary, preview, error) is replaced.
     """
-    import h5py
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     replaced = {r.name for r in results}
@@ -45,11 +57,11 @@ def write_run_file(path, results):
     tmp = path.with_name(f"{path.name}.{token_hex(6)}.writing.h5")
     netcdf = []  # (group path, xarray object, objtype) written after h5py closes the file
     try:
-        with h5py.File(tmp, "w-") as new:
+        with _open(tmp, "w-") as new:
             for group in SPECIAL_GROUPS:
                 new.require_group(group)
             if path.exists():
-                with h5py.File(path, "r") as old:
+                with _open(path, "r") as old:
                     new.attrs.update(old.attrs)
                     netcdf += _copy_others(old, new, replaced, path)
             for result in results:
@@ -95,10 +107,8 @@ def _load_netcdf(path, group, objtype):
 
 
 def _write_netcdf(path, group, obj, objtype):
-    import h5py
-
     obj.to_netcdf(path, mode="a", group=group, engine="h5netcdf")
-    with h5py.File(path, "r+") as f:
+    with _open(path, "r+") as f:
         f[group].attrs[OBJTYPE_ATTR] = objtype
 
 
@@ -165,7 +175,7 @@ def read_data(path, name):
     """
     import h5py
 
-    with h5py.File(path, "r") as f:
+    with _open(path, "r") as f:
         if name not in f:
             raise KeyError(f"No data for {name!r} in {path}: see the table for its error, "
                            "if any.")
