@@ -574,6 +574,32 @@ def _last_train_before(proposal_dir, run):
     return None
 
 
+def _check_run_args(
+    *,
+    trains=200,
+    trains_per_sequence=100,
+    modules=4,
+    write_seconds=0.0,
+    seed=0,
+    proposal=None,
+    locking=False,
+):
+    """Checked keyword arguments of :func:`simulate_run`, as a dict of all of them."""
+    if locking not in (False, None, True, "best-effort"):
+        raise SimulationParameterError(
+            "locking", locking, "False, None, True or 'best-effort' (as for h5py.File)"
+        )
+    return {
+        "trains": _check_int("trains", trains, 1),
+        "trains_per_sequence": _check_int("trains_per_sequence", trains_per_sequence, 1),
+        "modules": _check_int("modules", modules, 0, 16),
+        "write_seconds": _check_seconds("write_seconds", write_seconds),
+        "seed": _check_int("seed", seed, 0),
+        "proposal": None if proposal is None else _check_int("proposal", proposal, 0),
+        "locking": locking,
+    }
+
+
 def simulate_run(
     proposal_dir,
     run,
@@ -610,18 +636,20 @@ def simulate_run(
     :class:`RunExistsError` if the run directory already holds data files.
     """
     run = _check_int("run", run, 1, 9999)
-    trains = _check_int("trains", trains, 1)
-    trains_per_sequence = _check_int("trains_per_sequence", trains_per_sequence, 1)
-    modules = _check_int("modules", modules, 0, 16)
-    write_seconds = _check_seconds("write_seconds", write_seconds)
-    seed = _check_int("seed", seed, 0)
-    if locking not in (False, None, True, "best-effort"):
-        raise SimulationParameterError(
-            "locking", locking, "False, None, True or 'best-effort' (as for h5py.File)"
-        )
-    proposal = (
-        _proposal_number(proposal_dir) if proposal is None else _check_int("proposal", proposal, 0)
+    checked = _check_run_args(
+        trains=trains,
+        trains_per_sequence=trains_per_sequence,
+        modules=modules,
+        write_seconds=write_seconds,
+        seed=seed,
+        proposal=proposal,
+        locking=locking,
     )
+    trains, trains_per_sequence = checked["trains"], checked["trains_per_sequence"]
+    modules, write_seconds, seed = checked["modules"], checked["write_seconds"], checked["seed"]
+    proposal = checked["proposal"]
+    if proposal is None:
+        proposal = _proposal_number(proposal_dir)
 
     run_dir = Path(proposal_dir) / "raw" / f"r{run:04d}"
     if run_dir.is_dir() and any(run_dir.glob("*.h5")):
@@ -722,6 +750,7 @@ def simulate_proposal(proposal_dir, runs, every=0.0, *, first_run=None, on_run=N
     :func:`simulate_run`. ``runs=None`` writes runs until interrupted.
     """
     runs, every, first_run = _check_loop_args(runs, every, first_run)
+    _check_run_args(**run_kwargs)
     paths = []
     for run, path in _write_runs(
         proposal_dir, runs, every, first_run, threading.Event(), run_kwargs
@@ -751,6 +780,7 @@ class Simulator:
     ):
         self.proposal_dir = Path(proposal_dir)
         self.runs, self.every, self.first_run = _check_loop_args(runs, every, first_run)
+        _check_run_args(**run_kwargs)  # fail here rather than in the thread
         self.on_run = on_run
         self.run_kwargs = run_kwargs
         self.error = None

@@ -415,10 +415,18 @@ def test_bad_parameters(tmp_path, kwargs, name):
     assert not (tmp_path / "raw").exists()
 
 
-def test_bad_loop_parameters(tmp_path):
+def test_bad_loop_parameters_fail_before_any_writing(tmp_path):
     with pytest.raises(SimulationParameterError) as info:
         Simulator(tmp_path, every=-1)
     assert info.value.name == "every" and info.value.value == -1
+    with pytest.raises(SimulationParameterError) as info:
+        Simulator(tmp_path, trains=0)
+    assert info.value.name == "trains"
+    with pytest.raises(TypeError):
+        Simulator(tmp_path, train=10)
+    with pytest.raises(SimulationParameterError):
+        simulate_proposal(tmp_path, 2, modules=-1)
+    assert not (tmp_path / "raw").exists()
 
 
 def test_cli_writes_runs(tmp_path):
