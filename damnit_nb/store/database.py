@@ -476,7 +476,7 @@ class Database:
             return
         h5_path = run_file_path(self.path, proposal, run)
         with _file_lock(h5_path):
-            write_run_file(h5_path, results)
+            results = write_run_file(h5_path, results)  # unsaveable ones become errors
         timestamp = _now()
         # As DAMNIT does, a "start_time" result goes into run_info, not run_variables.
         start_time = None

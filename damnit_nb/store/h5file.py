@@ -13,6 +13,7 @@ and recomputing one variable keeps all the others.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from secrets import token_hex
@@ -49,13 +50,17 @@ def write_run_file(path, results):
     """Write PreparedResults into the run file at `path`, keeping other variables' data.
 
     Everything stored for a name in `results` (data, summary, preview, error) is replaced.
+    Returns the results as stored: one that HDF5/NetCDF cannot hold is replaced by its
+    error (the others are still written). Raises only if the file itself cannot be written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     replaced = {r.name for r in results}
+    stored = {r.name: r for r in results}
     # Not matching DAMNIT's fragment pattern (*.ready.h5), so its combiner ignores it.
     tmp = path.with_name(f"{path.name}.{token_hex(6)}.writing.h5")
-    netcdf = []  # (group path, xarray object, objtype) written after h5py closes the file
+    kept = []  # other variables' NetCDF groups (group path, object, objtype), rewritten
+    netcdf = []  # (name, group path, object, objtype) of new results
     try:
         with _open(tmp, "w-") as new:
             for group in SPECIAL_GROUPS:
@@ -63,15 +68,45 @@ def write_run_file(path, results):
             if path.exists():
                 with _open(path, "r") as old:
                     new.attrs.update(old.attrs)
-                    netcdf += _copy_others(old, new, replaced, path)
+                    kept += _copy_others(old, new, replaced, path)
             for result in results:
-                netcdf += _write_result(new, result)
-        for group_path, obj, objtype in netcdf:
+                try:
+                    netcdf += [(result.name, *item) for item in _write_result(new, result)]
+                except Exception as exc:
+                    stored[result.name] = _record_failure(new, result, exc)
+        for group_path, obj, objtype in kept:
             _write_netcdf(tmp, group_path, obj, objtype)
+        for name, group_path, obj, objtype in netcdf:
+            if stored[name].is_error:
+                continue
+            try:
+                _write_netcdf(tmp, group_path, obj, objtype)
+            except Exception as exc:
+                with _open(tmp, "r+") as f:
+                    stored[name] = _record_failure(f, stored[name], exc)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return [stored[r.name] for r in results]
+
+
+def _record_failure(f, result, exc):
+    """Remove what was written for result and store the error instead; return it."""
+    from .results import PreparedResult
+
+    _delete(f, result.name)
+    failed = PreparedResult(
+        name=result.name, error=f"The result could not be saved: {exc}",
+        error_cls=type(exc).__name__)
+    _write_result(f, failed)
+    return failed
+
+
+def _delete(f, name):
+    f.pop(name, None)
+    for group in SPECIAL_GROUPS:
+        f.pop(f"{group}/{name}", None)
 
 
 def _copy_others(old, new, replaced, old_path):
@@ -106,7 +141,48 @@ def _load_netcdf(path, group, objtype):
     return xr.load_dataset(path, group=group, engine="h5netcdf")
 
 
+def _netcdf_safe(obj):
+    """A copy that NetCDF4 can hold: no '/' in names (as DAMNIT: '/' -> '_'), attribute
+    values as strings, numbers or arrays (None dropped, bools as ints, others as str)."""
+    import xarray as xr
+
+    def fix_attrs(attrs):
+        fixed = {}
+        for key, value in attrs.items():
+            if value is None:
+                continue
+            if isinstance(value, (bool, np.bool_)):
+                value = int(value)
+            elif isinstance(value, (str, bytes, numbers.Number, np.generic)):
+                pass
+            elif isinstance(value, (list, tuple, np.ndarray)):
+                arr = np.asarray(value)
+                value = arr if arr.dtype.kind in "iufcSU" and arr.ndim == 1 else str(value)
+            else:
+                value = str(value)
+            fixed[str(key).replace("/", "_")] = value
+        return fixed
+
+    if isinstance(obj, xr.DataArray):
+        if isinstance(obj.name, str) and "/" in obj.name:
+            obj = obj.rename(obj.name.replace("/", "_"))
+    renames = {n: n.replace("/", "_") for n in [*obj.coords, *obj.dims]
+               if isinstance(n, str) and "/" in n}
+    if isinstance(obj, xr.Dataset):
+        renames.update({n: n.replace("/", "_") for n in obj.data_vars
+                        if isinstance(n, str) and "/" in n})
+    obj = obj.rename(renames) if renames else obj.copy(deep=False)
+    obj.attrs = fix_attrs(obj.attrs)
+    for var in obj.coords.values():
+        var.attrs = fix_attrs(var.attrs)
+    if isinstance(obj, xr.Dataset):
+        for var in obj.data_vars.values():
+            var.attrs = fix_attrs(var.attrs)
+    return obj
+
+
 def _write_netcdf(path, group, obj, objtype):
+    obj = _netcdf_safe(obj)
     obj.to_netcdf(path, mode="a", group=group, engine="h5netcdf")
     with _open(path, "r+") as f:
         f[group].attrs[OBJTYPE_ATTR] = objtype

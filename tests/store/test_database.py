@@ -337,3 +337,12 @@ def test_locked_by_another_process_then_recovers(tmp_path, monkeypatch):
         other.close()
         db.set_comment(1, "now it works")
         assert db.values()[1]["comment"].value == "now it works"
+
+
+def test_unwritable_result_is_stored_as_error(db):
+    bad = xr.DataArray(np.arange(2.0), dims="x",
+                       coords={"x": np.array([{"a": 1}, {"b": 2}], dtype=object)})
+    db.write_results(1, [prepare_result("bad", bad), prepare_result("good", 2)])
+    vals = db.values()[1]
+    assert vals["bad"].is_error and "could not be saved" in vals["bad"].error
+    assert vals["good"].value == 2

@@ -90,3 +90,27 @@ def test_preview_is_stored(path):
     write_run_file(path, [prepare_result("x", 5.0, preview=np.arange(4))])
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f[".preview/x"][()], np.arange(4))
+
+
+def test_netcdf_unfriendly_names_and_attrs(path):
+    da = xr.DataArray(np.arange(3.0), dims="trainId",
+                      coords={"trainId": [1, 2, 3], "a/b": ("trainId", [4, 5, 6])},
+                      name="SA1_XTD2_XGM/DOOCS/MAIN:output.data.intensityTD",
+                      attrs={"units": "uJ", "none": None, "flag": True, "meta": {"k": 1}})
+    (stored,) = write_run_file(path, [prepare_result("x", da)])
+    assert not stored.is_error
+    back = read_data(path, "x")
+    assert back.name == "SA1_XTD2_XGM_DOOCS_MAIN:output.data.intensityTD"
+    np.testing.assert_array_equal(back.coords["a_b"], [4, 5, 6])
+    assert back.attrs == {"units": "uJ", "flag": 1, "meta": "{'k': 1}"}
+
+
+def test_a_result_that_cannot_be_written_becomes_its_error(path):
+    bad = xr.DataArray(np.arange(2.0), dims="x",
+                       coords={"x": np.array([{"a": 1}, {"b": 2}], dtype=object)})
+    stored = write_run_file(path, [prepare_result("bad", bad), prepare_result("good", 1)])
+    assert stored[0].is_error and stored[0].error.startswith("The result could not be saved")
+    assert not stored[1].is_error
+    with h5py.File(path, "r") as f:
+        assert "bad" not in f and "bad" not in f[".reduced"] and "bad" in f[".errors"]
+        assert f["good/data"][()] == 1
