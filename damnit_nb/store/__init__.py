@@ -1,4 +1,15 @@
-"""Persistence in DAMNIT's own format: SQLite (data format v4) + one HDF5 file per run."""
+"""Persistence in DAMNIT's own format: SQLite (data format v4) + one HDF5 file per run.
+
+A database directory holds `runs.sqlite` and `extracted_data/p{proposal}_r{run}.h5`; DAMNIT's
+tools read what damnit_nb writes and the other way round.
+
+- `schema`: the v4 tables and views, created for a new database, checked for an existing one.
+- `results`: `prepare_result`/`prepare_error`, turning a variable's return value into what is
+  stored, summarised as DAMNIT does (value, trendline, thumbnail, shape string).
+- `h5file`: the per-run HDF5 file, written atomically and merged with what it holds.
+- `database`: `Database`, the thread-safe entry point (runs, comments, variables, results).
+- `errors`: the exceptions raised here.
+"""
 
 from . import errors
 from .database import Database, RunInfo, StoredValue, VariableInfo

@@ -213,6 +213,8 @@ def _prepare(name, value, summary, units, summary_value, bold, background, previ
         if not _h5_can_store(array.dtype):
             return _unsaveable(name, value, f" of dtype {array.dtype}")
         data = array
+    elif type(value).__module__.startswith("pandas"):
+        return _unsaveable(name, value, " (convert it with .to_xarray() or .to_numpy())")
     else:
         return _unsaveable(name, value)
 
