@@ -503,13 +503,21 @@ class Database:
             # DAMNIT's API looks titles up in `variables`: every stored name needs a row there.
             conn.executemany("INSERT OR IGNORE INTO variables (name, title) VALUES (?, ?)",
                              [(r.name, r.name) for r in results])
-            if code_versions:
+            code_versions = code_versions or {}
+            versioned = [r.name for r in results if code_versions.get(r.name) is not None]
+            if versioned:
                 schema.ensure_code_versions_table(conn)
                 conn.executemany(
                     f"INSERT OR REPLACE INTO {schema.CODE_VERSIONS_TABLE}"
                     " (proposal, run, name, code_version, computed_at) VALUES (?, ?, ?, ?, ?)",
-                    [(proposal, run, r.name, str(code_versions[r.name]), timestamp)
-                     for r in results if code_versions.get(r.name) is not None])
+                    [(proposal, run, n, str(code_versions[n]), timestamp) for n in versioned])
+            unversioned = [r.name for r in results if code_versions.get(r.name) is None]
+            if unversioned and schema.has_code_versions_table(conn):
+                # A value stored without a version must not keep its predecessor's
+                conn.executemany(
+                    f"DELETE FROM {schema.CODE_VERSIONS_TABLE}"
+                    " WHERE proposal=? AND run=? AND name=?",
+                    [(proposal, run, n) for n in unversioned])
             if new_names:
                 schema.rebuild_views(conn)
 

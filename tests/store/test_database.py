@@ -346,3 +346,12 @@ def test_unwritable_result_is_stored_as_error(db):
     vals = db.values()[1]
     assert vals["bad"].is_error and "could not be saved" in vals["bad"].error
     assert vals["good"].value == 2
+
+
+def test_code_version_follows_the_latest_write(db):
+    db.write_results(1, [prepare_result("a", 1), prepare_result("b", 2)], {"a": "v1", "b": "v1"})
+    db.write_results(1, [prepare_result("a", 3)], {"a": "v2"})
+    assert db.code_versions(1) == {"a": "v2", "b": "v1"}
+    db.write_results(1, [prepare_result("b", 4)])  # stored without a version
+    assert db.code_versions(1) == {"a": "v2"}
+    assert db.values()[1]["b"].code_version is None
