@@ -1,0 +1,64 @@
+"""The open-file cache, and reading from several threads."""
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from damnit_nb.data import RunDirectory
+from damnit_nb.data.files import FileHandleCache
+
+
+def _paths(example_runs):
+    d = example_runs("scs-1.0")
+    return sorted(os.path.join(d, n) for n in os.listdir(d))
+
+
+def test_limit_on_open_files(example_runs):
+    paths = _paths(example_runs)[:6]
+    cache = FileHandleCache(max_open=2)
+    for p in paths:
+        with cache.handle(p) as f:
+            assert f.id.valid
+        assert len(cache) <= 2
+    assert paths[-1] in cache and paths[0] not in cache
+    # A closed handle reopens transparently
+    with cache.handle(paths[0]) as f:
+        assert "INDEX" in f
+    cache.close()
+    assert len(cache) == 0
+
+
+def test_handles_in_use_are_not_closed(example_runs):
+    paths = _paths(example_runs)[:4]
+    cache = FileHandleCache(max_open=1)
+    with cache.handle(paths[0]) as held:
+        for p in paths[1:]:
+            with cache.handle(p):
+                pass
+        assert held.id.valid  # still usable although over the limit
+        assert "METADATA" in held
+    assert len(cache) <= 1
+
+
+def test_reused_handle(example_runs):
+    p = _paths(example_runs)[0]
+    cache = FileHandleCache(max_open=4)
+    with cache.handle(p) as f1:
+        pass
+    with cache.handle(p) as f2:
+        assert f1 is f2
+
+
+def test_concurrent_reads_agree(example_runs):
+    run = RunDirectory(example_runs("scs-1.0"))
+    sources = sorted(run.instrument_sources)
+    expected = {s: run[s, "image.cellId"].ndarray() for s in sources}
+
+    def read(src):
+        return src, run[src, "image.cellId"].xarray()
+
+    with ThreadPoolExecutor(4) as pool:
+        for src, arr in pool.map(read, sources * 3):
+            np.testing.assert_array_equal(arr.values, expected[src])
+            assert arr.dims[0] == "trainId"
