@@ -22,7 +22,7 @@ import numpy as np
 
 from . import schema
 from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
-from .h5file import read_data, run_file_path, write_run_file
+from .h5file import read_data, run_file_path, share, write_run_file
 from .results import PreparedResult
 
 __all__ = ["Database", "RunInfo", "VariableInfo", "StoredValue", "DB_NAME", "USER_TYPES"]
@@ -180,7 +180,10 @@ class Database:
         self.path = Path(path)
         self.db_path = self.path / DB_NAME
         self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "extracted_data").mkdir(exist_ok=True)
+        extracted = self.path / "extracted_data"
+        if not extracted.is_dir():
+            extracted.mkdir()
+            share(extracted, directory=True)
         self._lock = threading.RLock()
         self._closed = False
         existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
@@ -209,6 +212,7 @@ class Database:
                 # Checked again under the write lock: another process may have just made it.
                 if schema.read_format_version(conn, self.db_path) is None:
                     schema.create_schema(conn, proposal)
+            share(self.db_path)
         stored = self._meta("proposal")
         if proposal is not None:
             if stored is None:

@@ -20,7 +20,7 @@ from secrets import token_hex
 
 import numpy as np
 
-__all__ = ["run_file_path", "write_run_file", "read_data", "OBJTYPE_ATTR"]
+__all__ = ["run_file_path", "write_run_file", "read_data", "share", "OBJTYPE_ATTR"]
 
 OBJTYPE_ATTR = "_damnit_objtype"
 SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
@@ -39,6 +39,20 @@ def _open(path, mode):
         return h5py.File(path, mode, locking="best-effort")
     except ValueError:  # HDF5 built without the locking options
         return h5py.File(path, mode)
+
+
+def share(path, directory=False):
+    """Make a file (or directory) we created writable by the proposal's other users.
+
+    As DAMNIT does (0o666 files, 0o777 directories): its backend, its GUIs and notebooks run
+    as different users of one proposal, whose directory is protected as a whole. Only done
+    for what we own; failures (e.g. file systems without modes) are ignored.
+    """
+    try:
+        if Path(path).stat().st_uid == os.getuid():
+            os.chmod(path, 0o777 if directory else 0o666)
+    except OSError:
+        pass
 
 
 def run_file_path(db_dir, proposal, run) -> Path:
@@ -84,6 +98,7 @@ def write_run_file(path, results):
             except Exception as exc:
                 with _open(tmp, "r+") as f:
                     stored[name] = _record_failure(f, stored[name], exc)
+        share(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

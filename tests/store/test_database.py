@@ -355,3 +355,13 @@ def test_code_version_follows_the_latest_write(db):
     db.write_results(1, [prepare_result("b", 4)])  # stored without a version
     assert db.code_versions(1) == {"a": "v2"}
     assert db.values()[1]["b"].code_version is None
+
+
+def test_files_are_shared_with_the_proposals_other_users(db):
+    import stat
+
+    db.write_results(1, [prepare_result("a", 1)])
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(db.path / "runs.sqlite") == 0o666
+    assert mode(db.path / "extracted_data") == 0o777
+    assert mode(db.path / "extracted_data" / "p1234_r1.h5") == 0o666
