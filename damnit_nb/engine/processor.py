@@ -105,8 +105,5 @@ def _arguments(var, values, failed, meta):
 def _store_value(name, var, value, prepare_result):
     if var.transient or value is None:
         return None
-    if isinstance(value, Cell):
-        return prepare_result(name, value.data, summary=value.summary or var.summary,
-                              units=value.units or var.units, summary_value=value.summary_value,
-                              bold=value.bold, background=value.background, preview=value.preview)
+    # a Cell goes as it is: its options, and its units over a DataArray's, are the store's job
     return prepare_result(name, value, summary=var.summary, units=var.units)
