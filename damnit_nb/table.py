@@ -113,8 +113,9 @@ class RunTable:
                                   attributes=attributes, tags=var.tags)
         with self._lock:
             self._defs = defs
-        if self._view is not None:
-            self._view.set_columns(self._columns())
+            view = self._view
+        if view is not None:
+            view.set_columns(self._columns())
 
     # -- values -------------------------------------------------------------------------------
     def wait(self, timeout=60.0):
@@ -124,8 +125,9 @@ class RunTable:
     def set_comment(self, run, text):
         """Set a run's comment (also what editing the Comment column does)."""
         self._db.set_comment(run, text)
-        if self._view is not None:
-            self._view.set_cells(run, {"comment": text})
+        view = self._view
+        if view is not None:
+            view.set_cells(run, {"comment": text})
 
     def to_dataframe(self, with_titles=True):
         """The table as a pandas DataFrame indexed by run number, summaries as values.
@@ -154,9 +156,10 @@ class RunTable:
     def close(self):
         """Stop watching and processing; the table keeps what it shows. Safe to call twice."""
         self._engine.stop()
-        if self._view is not None:
-            self._view.close()
-            self._view = None
+        with self._lock:
+            view, self._view = self._view, None
+        if view is not None:
+            view.close()
 
     def __enter__(self):
         return self
@@ -166,18 +169,21 @@ class RunTable:
 
     # -- engine listener (engine thread) ------------------------------------------------------
     def engine_run_added(self, run, start_time):
-        if self._view is not None:
-            self._view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
+        view = self._view
+        if view is not None:
+            view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
 
     def engine_results(self, run, names):
-        if self._view is not None:
+        view = self._view
+        if view is not None:
             values = self._db.values(runs=[run]).get(run, {})
-            self._show_values(run, {n: values.get(n) for n in names})
+            self._show_values(view, run, {n: values.get(n) for n in names})
 
     def engine_status(self, status):
         self._status = status
-        if self._view is not None:
-            self._view.set_status(self._status_html(status))
+        view = self._view
+        if view is not None:
+            view.set_status(self._status_html(status))
 
     # -- display ------------------------------------------------------------------------------
     @property
@@ -202,10 +208,11 @@ class RunTable:
         for info in self._db.runs():
             row = {"run": info.run, "start_time": _format_time(info.start_time)}
             view.set_cells(info.run, row)
-            self._show_values(info.run, values.get(info.run, {}))
+            self._show_values(view, info.run, values.get(info.run, {}))
         view.set_status(self._status_html(self._status or self._engine.status()))
 
-    def _show_values(self, run, values):
+    @staticmethod
+    def _show_values(view, run, values):
         from .widgets import display_value
 
         shown, details = {}, {}
@@ -216,7 +223,7 @@ class RunTable:
             shown[name], detail = display_value(stored)
             if detail:
                 details[name] = detail
-        self._view.set_cells(run, shown, details)
+        view.set_cells(run, shown, details)
 
     def _columns(self):
         defs = self._definitions()
