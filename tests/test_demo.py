@@ -17,9 +17,6 @@ import pytest
 
 from damnit_nb import demo
 
-REPO = Path(__file__).resolve().parents[1]
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,7 +92,6 @@ def test_bad_options_say_so(tmp_path, capsys, option, value):
     assert f"--{option}" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not (REPO / "notebooks" / demo.NOTEBOOK).is_file(), reason="no quickstart yet")
 def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
     port = _free_port()
     work = tmp_path / "work"

@@ -369,7 +369,9 @@ async () => {
     };
     const nrows = dm.rowCount('body');
     const nbody = dm.columnCount('body');
-    const nidx = dm.columnCount('row-header');
+    // Index columns are shown only when the grid shows row headers.
+    const hv = m.get('header_visibility');
+    const nidx = (hv === 'all' || hv === 'row') ? dm.columnCount('row-header') : 0;
     const nhead = dm.rowCount('column-header');
     const columns = [];
     for (let c = 0; c < nidx; c++) columns.push(nhead ? read('corner-header', nhead - 1, c) : null);
@@ -502,7 +504,13 @@ class LabPage:
                 return False
             return state
 
-        state = wait_until(done, timeout, "all cells to execute")
+        try:
+            state = wait_until(done, timeout, "all cells to execute")
+        except TimeoutError as e:
+            self.screenshot("timeout-cells")
+            raise TimeoutError(
+                f"{e}\nnotebook state: {self.notebook_state()}\ncell errors: {self.cell_errors()}"
+            ) from None
         errors = self.cell_errors()
         if errors:
             raise KernelError(f"cells raised: {errors}", errors)
@@ -554,8 +562,10 @@ class LabPage:
     # --- widgets ------------------------------------------------------------------------------
 
     def grids(self):
-        """Every rendered DataGrid, as dicts: ``columns`` (header texts, index columns first),
-        ``rows`` (lists of cell values as displayed), ``index_columns`` (how many lead)."""
+        """Every rendered DataGrid, as dicts: ``columns`` (header texts, shown index columns
+        first), ``rows`` (lists of cell values as displayed), ``index_columns`` (how many lead).
+
+        Index columns count only when the grid shows row headers (``header_visibility``)."""
         return self.page.evaluate(_JS_GRIDS)
 
     def grid(self):
@@ -588,6 +598,38 @@ class LabPage:
     def widget_texts(self, model_names=("HTMLModel", "LabelModel", "HTMLMathModel")):
         """Text of every rendered widget with a string value (markup stripped)."""
         return self.page.evaluate(_JS_TEXTS, list(model_names))
+
+    def reveal_widget(self, nth=0):
+        """Scroll the notebook so the cell with the *nth* widget output is at the top."""
+        found = self.page.evaluate(
+            """
+async (nth) => {
+  const panel = (%s)();
+  if (!panel) return false;
+  const cells = panel.content.widgets;
+  let seen = 0;
+  for (const cell of cells) {
+    if (cell.model.type !== 'code') continue;
+    const outputs = cell.model.outputs;
+    let has = false;
+    for (let j = 0; j < outputs.length; j++) {
+      if ('application/vnd.jupyter.widget-view+json' in (outputs.get(j).data || {})) has = true;
+    }
+    if (has && seen++ === nth) {
+      await panel.content.scrollToCell(cell, 'start');
+      // Let the page lay out and paint.
+      await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return true;
+    }
+  }
+  return false;
+}
+"""
+            % _JS_PANEL,
+            nth,
+        )
+        if not found:
+            raise AssertionError(f"no widget output number {nth} in the notebook")
 
     # --- artifacts ----------------------------------------------------------------------------
 
