@@ -372,18 +372,15 @@ def read_catalogue(path, h5file=None):
     :class:`FileFormatError` (naming the file) when the file is not readable HDF5 or lacks
     the groups of the format.
     """
-    import h5py
-
     path = os.path.abspath(os.fspath(path))
     try:
         st = os.stat(path)
     except OSError as e:
         raise FileFormatError(path, f"cannot read file ({e.strerror})") from e
     if h5file is None:
-        try:
-            f = h5py.File(path, "r")
-        except OSError as e:
-            raise FileFormatError(path, f"not a readable HDF5 file ({e})") from e
+        from .files import open_h5
+
+        f = open_h5(path)
         close = True
     else:
         f, close = h5file, False

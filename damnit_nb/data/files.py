@@ -3,7 +3,14 @@
 Runs can span hundreds of files and the operating system limits open files, so data files
 are opened on demand through one :class:`FileHandleCache`: a thread-safe LRU of read-only
 ``h5py.File`` handles. When more than ``max_open`` files are open, the least recently used
-handle that no reader holds is closed; it is reopened transparently next time.
+handle that no reader holds is closed; it is reopened transparently next time. A file whose
+size or mtime changed since it was opened (a run still being written) is reopened, so reads
+see the new content.
+
+Files are opened with HDF5's default locking, like plain ``h5py.File(path, 'r')``, so other
+code in the process can open them too; if that fails because the file is already open in
+this process with other locking flags (e.g. a writer using ``locking=False``), it is opened
+without locking.
 
 Use :func:`open_file` (a context manager on the shared cache) around each read::
 
@@ -20,7 +27,7 @@ from contextlib import contextmanager
 
 from .exceptions import FileFormatError
 
-__all__ = ["FileHandleCache", "open_file", "default_cache"]
+__all__ = ["FileHandleCache", "open_file", "open_h5", "default_cache"]
 
 
 def _default_limit():
@@ -35,6 +42,31 @@ def _default_limit():
     return 128
 
 
+def open_h5(path):
+    """Open *path* read-only as ``h5py.File``; :class:`FileFormatError` if impossible."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as first:
+        if os.path.isfile(path):
+            try:
+                return h5py.File(path, "r", locking=False)
+            except OSError:
+                pass
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No such file: {path}") from first
+        raise FileFormatError(path, f"cannot open as HDF5 ({first})") from first
+
+
+def _signature(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
 class FileHandleCache:
     """LRU cache of open read-only HDF5 files, at most *max_open* at once.
 
@@ -46,6 +78,7 @@ class FileHandleCache:
         self.max_open = int(max_open) if max_open else _default_limit()
         self._lock = threading.RLock()
         self._files = OrderedDict()  # path -> h5py.File
+        self._sigs = {}  # path -> (size, mtime_ns) when opened
         self._pins = {}  # path -> number of readers holding it
 
     def __len__(self):
@@ -73,25 +106,34 @@ class FileHandleCache:
                 self._evict()
 
     def _acquire(self, path):
+        sig = _signature(path)
         with self._lock:
             f = self._files.get(path)
-            if f is not None and f.id.valid:
+            if f is not None and not self._pins.get(path) and (
+                not f.id.valid or self._sigs.get(path) != sig
+            ):
+                # Closed behind our back, or changed on disk since opened: reopen.
+                self._drop(path)
+                f = None
+            if f is not None:
                 self._files.move_to_end(path)
             else:
-                f = self._open(path)
+                f = open_h5(path)
                 self._files[path] = f
+                self._sigs[path] = sig
             self._pins[path] = self._pins.get(path, 0) + 1
             self._evict()
             return f
 
-    @staticmethod
-    def _open(path):
-        import h5py
-
-        try:
-            return h5py.File(path, "r")
-        except OSError as e:
-            raise FileFormatError(path, f"cannot open as HDF5 ({e})") from e
+    def _drop(self, path):
+        # Called with the lock held.
+        f = self._files.pop(path, None)
+        self._sigs.pop(path, None)
+        if f is not None:
+            try:
+                f.close()
+            except Exception:  # closing a broken handle must not break reading others
+                pass
 
     def _evict(self):
         # Called with the lock held.
@@ -102,25 +144,15 @@ class FileHandleCache:
                 break
             if self._pins.get(path):
                 continue
-            f = self._files.pop(path)
-            try:
-                f.close()
-            except Exception:  # closing a broken handle must not break reading others
-                pass
+            self._drop(path)
 
     def close(self, path=None):
         """Close one file's handle (if no reader holds it), or all idle handles."""
         with self._lock:
             paths = [os.fspath(path)] if path is not None else list(self._files)
             for p in paths:
-                if self._pins.get(p):
-                    continue
-                f = self._files.pop(p, None)
-                if f is not None:
-                    try:
-                        f.close()
-                    except Exception:
-                        pass
+                if not self._pins.get(p):
+                    self._drop(p)
 
 
 default_cache = FileHandleCache()

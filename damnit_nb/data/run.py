@@ -441,8 +441,11 @@ def _file_order(cat):
 # --- opening --------------------------------------------------------------------------
 
 
-def _read_files(paths, on_error):
-    """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*."""
+def _read_files(paths, on_error, none_ok=False):
+    """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*.
+
+    If no file is readable (and not *none_ok*), the first error is raised.
+    """
     if on_error not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
     cats, errors = [], []
@@ -450,7 +453,7 @@ def _read_files(paths, on_error):
         try:
             with open_file(p) as f:
                 cats.append(read_catalogue(p, f))
-        except FileFormatError as e:
+        except (FileFormatError, FileNotFoundError) as e:
             if on_error == "raise":
                 raise
             errors.append(e)
@@ -458,7 +461,7 @@ def _read_files(paths, on_error):
                 from damnit_nb import DamnitNbWarning
 
                 warnings.warn(f"Skipping unreadable file: {e}", DamnitNbWarning, stacklevel=3)
-    if errors and not cats:
+    if errors and not cats and not none_ok:
         raise errors[0]
     return cats
 
@@ -476,21 +479,54 @@ def H5File(path, *, inc_suspect_trains=True):
 
 
 def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
-                 parallelize=None):
+                 cache=True, parallelize=None):
     """Open a run directory: every ``*.h5`` file in *path* matching *include*.
 
     Files are ordered by their train IDs, not their names. Unreadable files are skipped
     with a warning (``on_error='warn'``), or raise (``'raise'``) or are skipped silently
-    (``'ignore'``); a directory without readable files raises. *parallelize* is accepted
-    for compatibility and ignored.
+    (``'ignore'``); a directory without readable files raises :class:`NoDataError`.
+
+    *cache*: True to use the user's catalogue cache (see :mod:`damnit_nb.data.cache`),
+    False to read every file, or a :class:`~damnit_nb.data.cache.CatalogueCache`.
+    *parallelize* is accepted for compatibility with EXtra-data and ignored.
     """
     path = osp.abspath(os.fspath(path))
     if not osp.isdir(path):
         raise NoDataError(path, f"Run directory {path} does not exist. Check the path.")
-    names = sorted(n for n in os.listdir(path) if n.endswith(".h5") and fnmatch.fnmatch(n, include))
+    try:
+        entries = {e.name: e for e in os.scandir(path) if e.name.endswith(".h5")}
+    except OSError as e:
+        raise NoDataError(path, f"Cannot list run directory {path}: {e.strerror}.") from e
+    names = sorted(n for n in entries if fnmatch.fnmatch(n, include))
     if not names:
         raise NoDataError(path)
-    cats = _read_files([osp.join(path, n) for n in names], on_error)
+
+    store = None
+    if cache is True:
+        from .cache import default_cache as store
+    elif cache:
+        store = cache
+    cached = store.load(path) if store is not None else {}
+
+    cats, to_read = [], []
+    for name in names:
+        c = cached.get(name)
+        try:
+            st = entries[name].stat()
+        except OSError:
+            to_read.append(name)
+            continue
+        if c is not None and c.is_current(st):
+            cats.append(c)
+        else:
+            to_read.append(name)
+    if to_read:
+        fresh = _read_files([osp.join(path, n) for n in to_read], on_error, none_ok=bool(cats))
+        cats.extend(fresh)
+        if store is not None:
+            keep = {n: c for n, c in cached.items() if n in entries}
+            keep.update((osp.basename(c.path), c) for c in fresh)
+            store.update(path, list(keep.values()), cached.values())
     return DataCollection(cats, inc_suspect_trains=inc_suspect_trains, is_single_run=True)
 
 

@@ -8,6 +8,16 @@ pytest.importorskip("extra_data")
 from euxfel_examples import fill_values, make_examples, make_uneven_run  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_catalogue_cache(tmp_path_factory):
+    """Keep the catalogue cache of these tests out of the user's cache directory."""
+    from damnit_nb.data.cache import CACHE_DIR_ENV
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(CACHE_DIR_ENV, str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 def _make(tmp_path_factory, name, func, **kwargs):
     d = tmp_path_factory.mktemp(name)
     func(str(d), **kwargs)

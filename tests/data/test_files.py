@@ -62,3 +62,42 @@ def test_concurrent_reads_agree(example_runs):
         for src, arr in pool.map(read, sources * 3):
             np.testing.assert_array_equal(arr.values, expected[src])
             assert arr.dims[0] == "trainId"
+
+
+def test_changed_file_is_reopened(tmp_path):
+    import h5py
+
+    path = str(tmp_path / "f.h5")
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    cache = FileHandleCache(max_open=4)
+    with cache.handle(path) as f:
+        assert f["x"].shape == (3,)
+    cache.close()  # let the writer in (HDF5 allows no writer beside a reader in one process)
+    with cache.handle(path) as f1:
+        pass
+    f1.close()  # simulate a handle closed elsewhere
+    with cache.handle(path) as f2:
+        assert f2.id.valid and f2 is not f1
+    cache.close()
+    with h5py.File(path, "a") as f:
+        f["y"] = np.arange(5)
+    with cache.handle(path) as f3:
+        assert "y" in f3
+
+
+def test_opens_file_being_written_without_locking(tmp_path):
+    import h5py
+
+    from damnit_nb.data.files import open_h5
+
+    path = str(tmp_path / "growing.h5")
+    writer = h5py.File(path, "w", locking=False)
+    try:
+        writer["x"] = np.arange(4)
+        writer.flush()
+        reader = open_h5(path)
+        assert reader["x"].shape == (4,)
+        reader.close()
+    finally:
+        writer.close()

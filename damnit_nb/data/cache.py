@@ -1,0 +1,204 @@
+"""A persistent cache of file catalogues, one file per run directory.
+
+Opening a run reads METADATA and INDEX from every file; for a run opened again (the engine
+re-reads runs, users reopen them) this cache gives the catalogues from one small ``.npz``
+file in the user's cache directory instead. An entry is used only while its file keeps the
+size and mtime recorded with it, so changed or new files are read again.
+
+Cache location: ``$DAMNIT_NB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/damnit_nb`` or
+``~/.cache/damnit_nb``; inside it ``catalogues/<hash of the run directory>.cat``. Each file
+holds a magic string, the length of a JSON manifest, the manifest, and one uint64 array
+with all index arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Writing goes to a temporary file renamed into place, so readers never
+see a partial cache; a cache that cannot be read or written is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+from .catalogue import FileCatalogue
+
+__all__ = ["CatalogueCache", "cache_dir", "CACHE_DIR_ENV"]
+
+CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
+_FORMAT = 1
+_MAGIC = b"DNBCAT01"
+#: Files modified this recently may still be written to: their entries are not stored.
+SETTLE_SECONDS = 2.0
+
+
+def cache_dir():
+    """The damnit_nb cache directory (see the module docstring)."""
+    d = os.environ.get(CACHE_DIR_ENV)
+    if d:
+        return d
+    base = os.environ.get("XDG_CACHE_HOME") or osp.join(osp.expanduser("~"), ".cache")
+    return osp.join(base, "damnit_nb")
+
+
+def _pack(cats):
+    """(manifest dict, blob array) for a list of catalogues."""
+    parts = []
+    offset = 0
+
+    def put(arr):
+        nonlocal offset
+        arr = np.ascontiguousarray(arr).astype(np.uint64, copy=False)
+        parts.append(arr)
+        ref = [offset, len(arr)]
+        offset += len(arr)
+        return ref
+
+    files = []
+    for cat in cats:
+        files.append({
+            "name": osp.basename(cat.path),
+            "size": cat.size,
+            "mtime": cat.mtime,
+            "format_version": cat.format_version,
+            "train_ids": put(cat.train_ids),
+            "flag": put(cat.flag.astype(np.uint64)),
+            "timestamps": None if cat.timestamps is None else put(cat.timestamps),
+            "control_sources": sorted(cat.control_sources),
+            "instrument_sources": sorted(cat.instrument_sources),
+            "legacy_sources": dict(cat.legacy_sources),
+            "index": {
+                src: {g: [put(fc[0]), put(fc[1])] for g, fc in groups.items()}
+                for src, groups in cat.index.items()
+            },
+            "metadata": {
+                k: (v.item() if isinstance(v, np.generic) else v) for k, v in cat.metadata.items()
+            },
+        })
+    blob = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    return {"format": _FORMAT, "files": files}, blob
+
+
+def _unpack(run_dir, manifest, blob):
+    """{file name: FileCatalogue} from a manifest and blob."""
+
+    def get(ref):
+        o, n = ref
+        return blob[o:o + n]
+
+    out = {}
+    for f in manifest["files"]:
+        ts = f["timestamps"]
+        out[f["name"]] = FileCatalogue(
+            osp.join(run_dir, f["name"]),
+            size=f["size"],
+            mtime=f["mtime"],
+            format_version=f["format_version"],
+            train_ids=get(f["train_ids"]),
+            flag=get(f["flag"]).astype(bool),
+            timestamps=None if ts is None else get(ts),
+            control_sources=f["control_sources"],
+            instrument_sources=f["instrument_sources"],
+            legacy_sources=f["legacy_sources"],
+            index={
+                src: {g: (get(fc[0]), get(fc[1])) for g, fc in groups.items()}
+                for src, groups in f["index"].items()
+            },
+            metadata=f["metadata"],
+        )
+    return out
+
+
+class CatalogueCache:
+    """Stored catalogues per run directory, under *directory* (default :func:`cache_dir`)."""
+
+    def __init__(self, directory=None):
+        self._directory = directory
+        self._lock = threading.Lock()
+
+    @property
+    def directory(self):
+        return osp.join(self._directory or cache_dir(), "catalogues")
+
+    def path_for(self, run_dir):
+        """The cache file for *run_dir*."""
+        digest = hashlib.sha1(osp.abspath(run_dir).encode("utf-8", "surrogateescape")).hexdigest()
+        return osp.join(self.directory, f"{digest[:24]}.cat")
+
+    def load(self, run_dir):
+        """Stored catalogues of *run_dir* as ``{file name: FileCatalogue}`` (maybe stale:
+        check each with :meth:`FileCatalogue.is_current`). Empty if nothing usable."""
+        path = self.path_for(run_dir)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            if data[:8] != _MAGIC:
+                return {}
+            n = int(np.frombuffer(data, np.uint64, count=1, offset=8)[0])
+            manifest = json.loads(data[16:16 + n].decode("utf-8"))
+            if manifest.get("format") != _FORMAT or manifest.get("run_dir") != osp.abspath(run_dir):
+                return {}
+            start = 16 + n + (-n % 8)
+            blob = np.frombuffer(data, np.uint64, offset=start)
+            return _unpack(osp.abspath(run_dir), manifest, blob)
+        except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
+            return {}
+
+    def store(self, run_dir, cats):
+        """Store the catalogues of *run_dir* (files still settling are left out)."""
+        now = time.time()
+        cats = [c for c in cats if now - c.mtime > SETTLE_SECONDS]
+        manifest, blob = _pack(cats)
+        manifest["run_dir"] = osp.abspath(run_dir)
+        raw = json.dumps(manifest).encode("utf-8")
+        target = self.path_for(run_dir)
+        with self._lock:
+            try:
+                os.makedirs(osp.dirname(target), exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=osp.dirname(target), suffix=".tmp")
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(_MAGIC)
+                        f.write(np.uint64(len(raw)).tobytes())
+                        f.write(raw)
+                        f.write(b"\0" * (-len(raw) % 8))
+                        f.write(np.ascontiguousarray(blob, dtype="<u8").tobytes())
+                    os.replace(tmp, target)
+                except BaseException:
+                    try:
+                        os.unlink(tmp)
+                    except OSError:
+                        pass
+                    raise
+            except OSError:
+                return False  # a read-only or full cache directory is not an error
+        return True
+
+    def update(self, run_dir, cats, previous):
+        """Store *cats* unless they add nothing storable to *previous* (what :meth:`load`
+        gave). Returns True if the cache file was written."""
+        now = time.time()
+
+        def signature(cs):
+            return {(osp.basename(c.path), c.size, c.mtime) for c in cs if now - c.mtime > SETTLE_SECONDS}
+
+        if signature(cats) == signature(previous):
+            return False
+        return self.store(run_dir, cats)
+
+    def clear(self, run_dir=None):
+        """Forget one run directory's catalogues, or all."""
+        paths = [self.path_for(run_dir)] if run_dir is not None else [
+            osp.join(self.directory, n) for n in (os.listdir(self.directory) if osp.isdir(self.directory) else [])
+        ]
+        for p in paths:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
+default_cache = CatalogueCache()

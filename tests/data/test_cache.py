@@ -1,0 +1,126 @@
+"""The persistent catalogue cache: used when current, ignored when stale or broken."""
+
+import os
+import shutil
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import damnit_nb.data.run as run_module
+from damnit_nb.data import RunDirectory
+from damnit_nb.data.cache import CatalogueCache
+from damnit_nb.data.files import default_cache as default_handles
+
+
+@pytest.fixture
+def settled_run(example_runs, tmp_path):
+    """A copy of the uneven example run whose files look written a minute ago."""
+    dest = tmp_path / "r0001"
+    shutil.copytree(example_runs("uneven-1.0"), dest)
+    _age(dest)
+    return dest
+
+
+def _age(directory, seconds=60):
+    t = time.time() - seconds
+    for name in os.listdir(directory):
+        os.utime(os.path.join(directory, name), (t, t))
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return CatalogueCache(tmp_path / "cache")
+
+
+def _no_reading(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("a file was read although the cache is current")
+
+    monkeypatch.setattr(run_module, "_read_files", fail)
+
+
+def _same(a, b):
+    assert a.train_ids == b.train_ids
+    assert a.all_sources == b.all_sources
+    assert a.control_sources == b.control_sources
+    assert a.run_metadata() == b.run_metadata()
+    for src in ("SA1_XTD2_XGM/DOOCS/MAIN", "SPB_IRU_CAM/CAM/SIDEMIC:daqOutput"):
+        for key in sorted(a[src].keys())[:4]:
+            assert a[src, key].xarray().identical(b[src, key].xarray())
+        np.testing.assert_array_equal(a[src].data_counts(), b[src].data_counts())
+
+
+def test_second_open_uses_cache(settled_run, cache, monkeypatch):
+    first = RunDirectory(settled_run, cache=cache)
+    assert os.path.isfile(cache.path_for(settled_run))
+    _no_reading(monkeypatch)
+    second = RunDirectory(settled_run, cache=cache)
+    _same(first, second)
+
+
+def test_cached_equals_uncached(settled_run, cache):
+    RunDirectory(settled_run, cache=cache)
+    cached = RunDirectory(settled_run, cache=cache)
+    _same(cached, RunDirectory(settled_run, cache=False))
+    assert cached.train_timestamps().tolist() == RunDirectory(settled_run, cache=False).train_timestamps().tolist()
+
+
+def test_changed_file_is_read_again(settled_run, cache):
+    RunDirectory(settled_run, cache=cache)
+    path = settled_run / "RAW-R0001-DA02-S00000.h5"
+    default_handles.close()  # HDF5 won't open a file for writing that is open for reading
+    with h5py.File(path, "r+") as f:
+        f["INDEX/trainId"][0] = 9000  # looks like a different file now
+    _age(settled_run, 30)
+    run = RunDirectory(settled_run, cache=cache)
+    assert run.train_ids[0] == 9000
+
+
+def test_new_and_removed_files(settled_run, cache, example_runs):
+    RunDirectory(settled_run, cache=cache)
+    os.unlink(settled_run / "RAW-R0001-DA02-S00000.h5")
+    run = RunDirectory(settled_run, cache=cache)
+    assert "SPB_IRU_CAM/CAM/SIDEMIC:daqOutput" not in run
+    shutil.copy(os.path.join(example_runs("uneven-1.0"), "RAW-R0001-DA02-S00000.h5"), settled_run)
+    run = RunDirectory(settled_run, cache=cache)
+    assert "SPB_IRU_CAM/CAM/SIDEMIC:daqOutput" in run
+
+
+def test_fresh_files_not_stored(example_runs, tmp_path, cache):
+    dest = tmp_path / "live"
+    shutil.copytree(example_runs("uneven-1.0"), dest)  # copies get the current mtime
+    RunDirectory(dest, cache=cache)
+    assert cache.load(dest) == {}
+
+
+def test_broken_cache_ignored(settled_run, cache):
+    RunDirectory(settled_run, cache=cache)
+    with open(cache.path_for(settled_run), "r+b") as f:
+        f.seek(20)
+        f.write(b"garbage garbage")
+    assert cache.load(settled_run) == {}
+    _same(RunDirectory(settled_run, cache=cache), RunDirectory(settled_run, cache=False))
+    assert len(cache.load(settled_run)) == 3  # rewritten
+
+
+def test_unwritable_cache_dir(settled_run, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    cache = CatalogueCache(blocker)
+    run = RunDirectory(settled_run, cache=cache)
+    assert len(run.files) == 3
+
+
+def test_include_filter_keeps_other_entries(settled_run, cache):
+    RunDirectory(settled_run, include="*DA01*", cache=cache)
+    assert set(cache.load(settled_run)) == {"RAW-R0001-DA01-S00000.h5", "RAW-R0001-DA01-S00001.h5"}
+    RunDirectory(settled_run, include="*DA02*", cache=cache)
+    assert len(cache.load(settled_run)) == 3
+
+
+def test_clear(settled_run, cache):
+    RunDirectory(settled_run, cache=cache)
+    cache.clear(settled_run)
+    assert not os.path.exists(cache.path_for(settled_run))
