@@ -101,3 +101,19 @@ def test_opens_file_being_written_without_locking(tmp_path):
         reader.close()
     finally:
         writer.close()
+
+
+def test_reopened_when_mtime_changes(tmp_path):
+    import h5py
+
+    path = str(tmp_path / "f.h5")
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    cache = FileHandleCache(max_open=4)
+    with cache.handle(path) as f1:
+        pass
+    with cache.handle(path) as f2:
+        assert f2 is f1
+    os.utime(path, ns=(0, 10**9))
+    with cache.handle(path) as f3:
+        assert f3 is not f1 and f3.id.valid
