@@ -14,6 +14,7 @@ import glob
 import os
 import os.path as osp
 import re
+import time
 import warnings
 
 import numpy as np
@@ -40,6 +41,10 @@ DATA_ROOT_ENV = "DAMNIT_NB_DATA_ROOT"
 DEFAULT_DATA_ROOT = "/gpfs/exfel/exp"
 
 _EMPTY_TIDS = np.zeros(0, dtype=np.uint64)
+
+#: Unreadable files modified this recently are taken to be still being written: with
+#: ``on_error='warn'`` they are skipped without a warning.
+WRITING_SECONDS = 10.0
 
 
 # --- train selection --------------------------------------------------------------------
@@ -446,8 +451,7 @@ def _read_files(paths, on_error, none_ok=False):
 
     If no file is readable (and not *none_ok*), the first error is raised.
     """
-    if on_error not in ("raise", "warn", "ignore"):
-        raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
+    _check_on_error(on_error)
     cats, errors = [], []
     for p in paths:
         try:
@@ -457,13 +461,25 @@ def _read_files(paths, on_error, none_ok=False):
             if on_error == "raise":
                 raise
             errors.append(e)
-            if on_error == "warn":
+            if on_error == "warn" and not _being_written(p):
                 from damnit_nb import DamnitNbWarning
 
                 warnings.warn(f"Skipping unreadable file: {e}", DamnitNbWarning, stacklevel=3)
     if errors and not cats and not none_ok:
         raise errors[0]
     return cats
+
+
+def _check_on_error(on_error):
+    if on_error not in ("raise", "warn", "ignore"):
+        raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
+
+
+def _being_written(path):
+    try:
+        return time.time() - os.stat(path).st_mtime < WRITING_SECONDS
+    except OSError:
+        return True  # vanished: it was a temporary file
 
 
 def H5File(path, *, inc_suspect_trains=True):
@@ -483,13 +499,16 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
     """Open a run directory: every ``*.h5`` file in *path* matching *include*.
 
     Files are ordered by their train IDs, not their names. Unreadable files are skipped
-    with a warning (``on_error='warn'``), or raise (``'raise'``) or are skipped silently
-    (``'ignore'``); a directory without readable files raises :class:`NoDataError`.
+    with a warning (``on_error='warn'``; silently if modified in the last
+    ``WRITING_SECONDS``, as files still being written are often unreadable), or raise
+    (``'raise'``) or are skipped silently (``'ignore'``). If no file is readable, the first
+    file's error is raised; a directory without ``*.h5`` files raises :class:`NoDataError`.
 
     *cache*: True to use the user's catalogue cache (see :mod:`damnit_nb.data.cache`),
     False to read every file, or a :class:`~damnit_nb.data.cache.CatalogueCache`.
     *parallelize* is accepted for compatibility with EXtra-data and ignored.
     """
+    _check_on_error(on_error)
     path = osp.abspath(os.fspath(path))
     if not osp.isdir(path):
         raise NoDataError(path, f"Run directory {path} does not exist. Check the path.")
