@@ -79,6 +79,18 @@ def _roi_shape(entry_shape, roi):
     return np.broadcast_to(np.zeros((), dtype=np.uint8), entry_shape)[roi].shape
 
 
+def _roi_coordinates(entry_shape, roi):
+    """Index coordinates of each entry dimension after applying *roi* (ints stay scalars)."""
+    roi = roi if isinstance(roi, tuple) else (roi,)
+    if any(r is Ellipsis for r in roi):
+        i = roi.index(Ellipsis)
+        fill = len(entry_shape) - (len(roi) - 1)
+        roi = roi[:i] + (slice(None),) * fill + roi[i + 1:]
+    roi = roi + (slice(None),) * (len(entry_shape) - len(roi))
+    return [np.arange(n)[r] if not isinstance(r, (int, np.integer)) else int(np.arange(n)[r])
+            for n, r in zip(entry_shape, roi)]
+
+
 def _decode_strings(arr):
     """Object arrays of bytes (HDF5 variable-length strings) -> object arrays of str."""
     if arr.dtype.hasobject and arr.dtype.names is None:
@@ -311,12 +323,17 @@ class KeyData:
         import xarray as xr
 
         arr = self.ndarray(roi=roi)
-        dims = ["trainId"]
-        if extra_dims is not None:
-            dims += list(extra_dims)
-        else:
-            dims += [f"dim_{i}" for i in range(arr.ndim - 1)]
         coords = {"trainId": self.train_id_coordinates()}
+        dims = ["trainId"]
+        if extra_dims is None:
+            dims += [f"dim_{i}" for i in range(arr.ndim - 1)]
+        else:
+            # Named dimensions get index coordinates (as EXtra-data gives them): positions
+            # in the stored entry, after the region of interest.
+            for dim, coord in zip(extra_dims, _roi_coordinates(self.entry_shape, roi)):
+                coords[dim] = coord
+                if not np.isscalar(coord):
+                    dims.append(dim)
         attrs = {}
         units = self.units
         if units:
@@ -345,30 +362,58 @@ class KeyData:
         index = pd.Index(self.train_id_coordinates(), name="trainId")
         return pd.Series(self.ndarray(), name=name, index=index)
 
-    def as_single_value(self, rtol=1e-5, atol=0.0, reduce_by="median"):
-        """One value summarising the data, if all entries agree within tolerances.
+    def as_single_value(self, rtol=1e-5, atol=0.0, reduce_by=None):
+        """One value standing for all entries, if they agree within tolerances.
 
-        Raises ValueError when the data varies more than ``atol + rtol * |value|``.
+        Numeric data is reduced by *reduce_by* (default ``'median'``; a NumPy function name
+        applied along the first axis, ``'first'``, or a callable taking the array) and every
+        entry must satisfy ``numpy.allclose(entry, value, rtol, atol)``. Other data (strings)
+        must have a single unique value. Raises ValueError otherwise, or when there is no data.
         """
         data = self.ndarray()
-        if data.size == 0:
-            raise ValueError(f"No data for {self.source} {self.key} in the selected trains")
-        if reduce_by == "median":
-            value = np.median(data)
-        elif reduce_by == "mean":
-            value = np.mean(data)
-        elif reduce_by == "first":
-            value = data.flat[0]
-        else:
-            raise ValueError(f"reduce_by must be 'median', 'mean' or 'first', not {reduce_by!r}")
-        if not np.allclose(data, value, rtol=rtol, atol=atol):
-            spread = np.max(np.abs(data - value))
+        if len(data) == 0:
             raise ValueError(
-                f"{self.source} {self.key} varies by up to {spread} around {value}, more than "
-                f"the tolerance (rtol={rtol}, atol={atol}). Pass larger tolerances or read "
+                f"No data for {self.source} {self.key} in the selected trains; check "
+                ".data_counts() or select other trains."
+            )
+        if not np.issubdtype(data.dtype, np.number):
+            if reduce_by is not None:
+                raise TypeError("reduce_by is only supported for numeric data")
+            unique = np.unique(data, axis=None)
+            if len(unique) > 1:
+                raise ValueError(
+                    f"{self.source} {self.key} has several values: {unique[:10]}"
+                )
+            return unique[0]
+        if reduce_by is None:
+            reduce_by = "median"
+        if callable(reduce_by):
+            value = reduce_by(data)
+        elif reduce_by == "first":
+            value = data[0]
+        elif isinstance(reduce_by, str) and callable(getattr(np, reduce_by, None)):
+            value = getattr(np, reduce_by)(data, axis=0)
+        else:
+            raise ValueError(
+                f"reduce_by must be a callable, a NumPy function name or 'first', not {reduce_by!r}"
+            )
+        if not np.allclose(data, value, rtol=rtol, atol=atol):
+            adev = float(np.max(np.abs(data - value)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rdev = float(np.max(np.abs(adev / value)))
+            raise ValueError(
+                f"{self.source} {self.key} values are not within tolerance (absolute "
+                f"deviation {adev:.3g}, relative {rdev:.3g}); pass larger rtol/atol or read "
                 "the data with .ndarray()."
             )
         return value
+
+    def run_value(self):
+        """The value of this control key at the start of the run (RUN section)."""
+        from .source import SourceData
+
+        return SourceData(self.source, section=self.section, files=self.files,
+                          train_ids=self._train_ids).run_value(self.key)
 
 
 def _as_str(v):
