@@ -8,7 +8,8 @@ size and mtime recorded with it, so changed or new files are read again.
 Cache location: ``$DAMNIT_NB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/damnit_nb`` or
 ``~/.cache/damnit_nb``; inside it ``catalogues/<hash of the run directory>.cat``. Each file
 holds a magic string, the length of a JSON manifest, the manifest, and one uint64 array
-with all index arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Writing goes to a temporary file renamed into place, so readers never
+with all index arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Run metadata is not stored: catalogues read it from
+their file when asked. Writing goes to a temporary file renamed into place, so readers never
 see a partial cache; a cache that cannot be read or written is ignored.
 """
 
@@ -74,9 +75,6 @@ def _pack(cats):
                 src: {g: [put(fc[0]), put(fc[1])] for g, fc in groups.items()}
                 for src, groups in cat.index.items()
             },
-            "metadata": {
-                k: (v.item() if isinstance(v, np.generic) else v) for k, v in cat.metadata.items()
-            },
         })
     blob = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
     return {"format": _FORMAT, "files": files}, blob
@@ -107,7 +105,6 @@ def _unpack(run_dir, manifest, blob):
                 src: {g: (get(fc[0]), get(fc[1])) for g, fc in groups.items()}
                 for src, groups in f["index"].items()
             },
-            metadata=f["metadata"],
         )
     return out
 

@@ -94,7 +94,8 @@ class FileCatalogue:
     - ``index``: mapping source -> index group -> ``(first, count)`` uint64 arrays, one
       entry per train. Control sources use the group ``''``; instrument sources one group
       per first key component (``'data'``, ``'image'``...).
-    - ``metadata``: mapping of run metadata (``creationDate``, ``runNumber``...)
+    - ``metadata``: mapping of run metadata (``creationDate``, ``runNumber``...). Read from
+      the file the first time it is asked for (most files of a run are never asked), then kept.
     """
 
     __slots__ = (
@@ -109,7 +110,7 @@ class FileCatalogue:
         "instrument_sources",
         "legacy_sources",
         "index",
-        "metadata",
+        "_metadata",
     )
 
     def __init__(
@@ -126,7 +127,7 @@ class FileCatalogue:
         instrument_sources=(),
         legacy_sources=(),
         index=(),
-        metadata=(),
+        metadata=None,
     ):
         set_ = object.__setattr__
         set_(self, "path", os.fspath(path))
@@ -148,7 +149,7 @@ class FileCatalogue:
                 {g: (_readonly(fc[0]), _readonly(fc[1])) for g, fc in dict(groups).items()}
             )
         set_(self, "index", FrozenMap(idx))
-        set_(self, "metadata", FrozenMap(metadata))
+        set_(self, "_metadata", None if metadata is None else FrozenMap(metadata))
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -169,6 +170,17 @@ class FileCatalogue:
             f"{len(self.control_sources)} control + {len(self.instrument_sources)} "
             f"instrument sources, format {self.format_version}>"
         )
+
+    @property
+    def metadata(self):
+        """Run metadata recorded in this file (read on first use; see the class docstring)."""
+        if self._metadata is None:
+            from .files import open_file
+
+            with open_file(self.path) as f:
+                meta = FrozenMap(_read_metadata(f.id, self.format_version))
+            object.__setattr__(self, "_metadata", meta)  # a one-time memo of fixed data
+        return self._metadata
 
     # --- convenience -------------------------------------------------------
     @property
@@ -220,8 +232,8 @@ class FileCatalogue:
                 src: {g: [fc[0].tolist(), fc[1].tolist()] for g, fc in groups.items()}
                 for src, groups in self.index.items()
             },
-            "metadata": {
-                k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.metadata.items()
+            "metadata": None if self._metadata is None else {
+                k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._metadata.items()
             },
         }
 
@@ -243,7 +255,7 @@ class FileCatalogue:
             instrument_sources=d["instrument_sources"],
             legacy_sources=d["legacy_sources"],
             index=d["index"],
-            metadata=d["metadata"],
+            metadata=d.get("metadata"),
         )
 
 
@@ -469,7 +481,6 @@ def _read_open(f, path, st):
         instrument_sources=instrument_sources,
         legacy_sources=legacy,
         index=index,
-        metadata=_read_metadata(fid, version),
     )
 
 
