@@ -74,34 +74,50 @@ by_index = _IndexerFactory("by_index")
 
 
 def _select_train_ids(train_ids, sel):
-    """Apply a train selection to a sorted uint64 array of train IDs; return a sorted array."""
+    """Apply a train selection to a sorted uint64 array of train IDs; return a sorted array.
+
+    As in EXtra-data: ``by_id[...]`` (a train ID, a slice of IDs or a list of IDs),
+    ``by_index[...]`` or a bare slice / int / list of positions, a boolean array of the
+    same length, or a boolean ``xarray.DataArray`` with a ``trainId`` coordinate.
+    """
     if isinstance(sel, _Indexer):
         kind, value = sel.kind, sel.value
-    elif isinstance(sel, slice):
-        kind, value = "by_index", sel
-    elif isinstance(sel, (int, np.integer)):
-        kind, value = "by_index", slice(sel, sel + 1 if sel != -1 else None)
     else:
-        kind, value = "by_id", sel
+        kind, value = "by_index", sel
     if kind == "by_id":
         if isinstance(value, slice):
             start = value.start if value.start is not None else 0
             stop = value.stop if value.stop is not None else np.iinfo(np.uint64).max
-            mask = (train_ids >= start) & (train_ids < stop)
-            res = train_ids[mask]
+            res = train_ids[(train_ids >= start) & (train_ids < stop)]
             if value.step not in (None, 1):
                 res = res[(res - np.uint64(start)) % np.uint64(value.step) == 0]
             return res
-        if isinstance(value, (int, np.integer)):
-            value = [value]
-        wanted = np.asarray(value, dtype=np.uint64)
+        wanted = np.atleast_1d(np.asarray(value, dtype=np.uint64))
         return train_ids[np.isin(train_ids, wanted)]
-    # by_index
-    if isinstance(value, (int, np.integer)):
-        value = slice(value, value + 1 if value != -1 else None)
+
+    # Positions in this selection
     if isinstance(value, slice):
         return train_ids[value]
-    return np.unique(train_ids[np.asarray(value, dtype=np.intp)])
+    if isinstance(value, (int, np.integer)):
+        return train_ids[[int(value)]]
+    if type(value).__name__ == "DataArray" and "trainId" in getattr(value, "coords", {}):
+        if value.dtype != bool:
+            raise TypeError(f"an xarray train selection must be boolean, not {value.dtype}")
+        keep = value["trainId"].values[value.values.astype(bool)]
+        return train_ids[np.isin(train_ids, keep.astype(np.uint64))]
+    arr = np.asarray(value)
+    if arr.dtype == bool:
+        if len(arr) != len(train_ids):
+            raise ValueError(
+                f"a boolean train selection needs {len(train_ids)} values, not {len(arr)}"
+            )
+        return train_ids[arr]
+    if arr.dtype.kind in "iu":
+        return np.unique(train_ids[arr.astype(np.intp)])
+    raise TypeError(
+        f"cannot select trains with {type(value).__name__}; use by_id[...], by_index[...], "
+        "a slice, or a list of positions"
+    )
 
 
 # --- the collection ---------------------------------------------------------------------
@@ -295,7 +311,7 @@ class DataCollection:
     # --- selections ----------------------------------------------------------------------
     def select_trains(self, train_range):
         """A new collection restricted to some trains: ``by_id[...]``, ``by_index[...]``,
-        a slice (positions) or a list of train IDs."""
+        a slice or list of positions, or a boolean array (see EXtra-data's ``select_trains``)."""
         return self._derive(train_ids=_select_train_ids(self._train_ids, train_range))
 
     def _expand(self, selection, key_glob):
@@ -315,36 +331,39 @@ class DataCollection:
         for item in selection:
             src_glob, k_glob = (item, "*") if isinstance(item, str) else item
             matched = [s for s in self._source_files if fnmatch.fnmatchcase(s, src_glob)]
+            found_any = False
             for src in matched:
                 if k_glob == "*":
                     result[src] = None
+                    found_any = True
                     continue
                 keys = self._get_source_data(src).keys()
+                pats = [k_glob]
                 if self._sections[src] == "CONTROL":
-                    pats = [k_glob, f"{k_glob}.value", f"{k_glob}.timestamp"]
-                else:
-                    pats = [k_glob]
+                    pats.append(f"{k_glob}.value")  # 'a.b' means 'a.b.value'
                 found = {k for k in keys if any(fnmatch.fnmatchcase(k, p) for p in pats)}
                 if not found:
                     continue
+                found_any = True
                 if result.get(src, ()) is None:
                     continue
                 result[src] = frozenset(result.get(src, frozenset()) | found)
+            if not found_any:
+                raise ValueError(
+                    f"No matches for pattern ({src_glob!r}, {k_glob!r}). See run.all_sources "
+                    "for sources and run[source].keys() for their keys."
+                )
         return result
 
     def select(self, seln_or_source_glob, key_glob="*", require_all=False):
         """A new collection with only some sources (and keys).
 
         Accepts a source glob and key glob, a list of ``(source_glob, key_glob)`` pairs, a
-        dict ``{source: {keys}}`` or another collection. With ``require_all=True`` only trains
-        where every selected source has data are kept.
+        dict ``{source: {keys}}`` or another collection. Key globs match whole keys, and for
+        control sources also ``<glob>.value``. A pattern matching nothing raises ValueError.
+        With ``require_all=True`` only trains where every selected source has data are kept.
         """
         sel = self._expand(seln_or_source_glob, key_glob)
-        if not sel:
-            raise SourceNameError(
-                seln_or_source_glob if isinstance(seln_or_source_glob, str) else str(seln_or_source_glob),
-                self._source_files,
-            )
         keys = {s: k for s, k in sel.items() if k is not None}
         for s, k in self._keys.items():
             if s in sel:
