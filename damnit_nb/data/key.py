@@ -281,6 +281,55 @@ class KeyData:
                        train_ids=tids, selected=tids, inc_suspect_trains=self.inc_suspect_trains,
                        h5path=self._h5path)
 
+    # --- one train at a time ------------------------------------------------------
+    def _train_lookup(self):
+        """{train ID: (catalogue, first row, count)} for the selected trains with a chunk."""
+        lookup = getattr(self, "_lookup", None)
+        if lookup is None:
+            lookup = {}
+            for c in self._data_chunks:
+                rows = c.start + np.concatenate(([0], np.cumsum(c.counts)[:-1])).astype(np.int64)
+                for tid, row, n in zip(c.train_ids.tolist(), rows.tolist(), c.counts.tolist()):
+                    lookup.setdefault(tid, (c.cat, row, n))
+            self._lookup = lookup
+        return lookup
+
+    def _read_rows(self, cat, row, n, keep_dims):
+        with open_file(cat.path) as f:
+            data = f[self._dataset_path(cat)][row:row + n]
+        data = _decode_strings(np.asarray(data))
+        if n == 1 and not keep_dims:
+            data = data[0]
+        return data
+
+    def train_from_id(self, tid, keep_dims=False):
+        """``(train_id, data)`` for one train; entries of a train with one entry are
+        squeezed unless *keep_dims*. Raises :class:`TrainIDError` for an unselected train."""
+        from .exceptions import TrainIDError
+
+        tid = int(tid)
+        hit = self._train_lookup().get(tid)
+        if hit is None:
+            if tid not in set(self._train_ids.tolist()):
+                raise TrainIDError(tid)
+            return np.uint64(tid), np.empty((0,) + self.entry_shape, dtype=self.dtype)
+        return np.uint64(tid), self._read_rows(*hit, keep_dims=keep_dims)
+
+    def train_from_index(self, i, keep_dims=False):
+        """``(train_id, data)`` for the *i*-th selected train."""
+        return self.train_from_id(self._train_ids[i], keep_dims=keep_dims)
+
+    def trains(self, keep_dims=False, include_empty=False):
+        """Iterate over ``(train_id, data)`` for the selected trains (with data, unless
+        *include_empty*)."""
+        lookup = self._train_lookup()
+        for tid in self._train_ids.tolist():
+            hit = lookup.get(tid)
+            if hit is not None and hit[2] > 0:
+                yield np.uint64(tid), self._read_rows(*hit, keep_dims=keep_dims)
+            elif include_empty:
+                yield np.uint64(tid), np.empty((0,) + self.entry_shape, dtype=self.dtype)
+
     # --- reading ---------------------------------------------------------------
     def ndarray(self, roi=(), out=None):
         """Read the data as a NumPy array, entries of all selected trains in train order.

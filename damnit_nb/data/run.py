@@ -272,6 +272,67 @@ class DataCollection:
     def get_dtype(self, source, key):
         return self[source, key].dtype
 
+    # --- train by train -----------------------------------------------------------------
+    def _train_dict(self, tid, key_datas, flat_keys, keep_dims):
+        data, present = {}, set()
+        for (src, key), kd in key_datas.items():
+            if not flat_keys and src not in data:
+                data[src] = {"metadata": {"source": src, "timestamp.tid": tid}}
+            hit = kd._train_lookup().get(tid)
+            if hit is None or hit[2] == 0:
+                continue
+            value = kd._read_rows(*hit, keep_dims=keep_dims)
+            present.add(src)
+            if flat_keys:
+                data[(src, key)] = value
+            else:
+                data[src][key] = value
+        return data, present
+
+    def _key_datas(self):
+        return {(src, key): self[src, key]
+                for src in sorted(self.all_sources) for key in sorted(self[src].keys())}
+
+    def trains(self, devices=None, train_range=None, *, require_all=False, flat_keys=False,
+               keep_dims=False):
+        """Iterate over ``(train_id, data)``, data being ``{source: {key: value}}`` (or
+        ``{(source, key): value}`` with *flat_keys*) for each selected train.
+
+        *devices* selects sources/keys as :meth:`select`, *train_range* trains as
+        :meth:`select_trains`. Keys without data in a train are left out of its dict (each
+        source still has its ``'metadata'``); with *require_all*, trains missing any selected
+        source are skipped. One entry per
+        train is squeezed unless *keep_dims*. Reads train by train: for whole arrays use
+        ``run[source, key].ndarray()``.
+        """
+        coll = self
+        if devices is not None:
+            coll = coll.select(devices)
+        if train_range is not None:
+            coll = coll.select_trains(train_range)
+        key_datas = coll._key_datas()
+        n_sources = len(coll.all_sources)
+        for tid in coll._train_ids.tolist():
+            data, present = coll._train_dict(tid, key_datas, flat_keys, keep_dims)
+            if require_all and len(present) < n_sources:
+                continue
+            yield np.uint64(tid), data
+
+    def train_from_id(self, train_id, devices=None, *, flat_keys=False, keep_dims=False):
+        """``(train_id, data)`` for one train, as yielded by :meth:`trains`."""
+        from .exceptions import TrainIDError
+
+        coll = self if devices is None else self.select(devices)
+        tid = int(train_id)
+        if tid not in set(coll._train_ids.tolist()):
+            raise TrainIDError(train_id)
+        return np.uint64(tid), coll._train_dict(tid, coll._key_datas(), flat_keys, keep_dims)[0]
+
+    def train_from_index(self, train_index, devices=None, *, flat_keys=False, keep_dims=False):
+        """``(train_id, data)`` for the *train_index*-th selected train."""
+        return self.train_from_id(self._train_ids[train_index], devices,
+                                  flat_keys=flat_keys, keep_dims=keep_dims)
+
     # --- run-level metadata ------------------------------------------------------------
     def run_metadata(self):
         """Run metadata like EXtra-data's: ``creationDate``, ``runNumber``, ``proposalNumber``,
