@@ -7,9 +7,12 @@ reads data only when asked (``.ndarray()``, ``.xarray()``, ``.series()``)::
     run = open_run(proposal=1234, run=5)
     xgm = run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].xarray()
 
-Modules: ``catalogue`` (what a file holds), ``files`` (shared open-file cache), ``run``
-(``DataCollection`` and opening functions), ``source`` (``SourceData``), ``key``
-(``KeyData``), ``exceptions``.
+Modules: ``catalogue`` (what a file holds), ``cache`` (catalogues kept between opens, in the
+user's cache directory), ``files`` (shared open-file cache), ``run`` (``DataCollection`` and
+opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``exceptions``.
+
+Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, default
+``/gpfs/exfel/exp``), ``DAMNIT_NB_CACHE_DIR`` (catalogue cache location).
 """
 
 from .catalogue import FileCatalogue, read_catalogue

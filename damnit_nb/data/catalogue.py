@@ -189,6 +189,11 @@ class FileCatalogue:
         return self.control_sources | self.instrument_sources
 
     @property
+    def filename(self):
+        """The file's path (EXtra-data's name for it)."""
+        return self.path
+
+    @property
     def first_train(self):
         """The smallest train ID in the file, or None for a file without trains."""
         return int(self.train_ids.min()) if len(self.train_ids) else None
