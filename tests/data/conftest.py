@@ -36,6 +36,7 @@ RUN_MAKERS = {
     "modern-spb-proc-1.2": (make_examples.make_modern_spb_proc_run, {"format_version": "1.2"}),
     "scs-1.0": (make_examples.make_scs_run, {}),
     "jungfrau-1.0": (make_examples.make_jungfrau_run, {}),
+    "remi-1.0": (make_examples.make_remi_run, {}),  # structured dtypes
     "uneven-1.0": (make_uneven_run, {"format_version": "1.0"}),
     "uneven-0.5": (make_uneven_run, {"format_version": "0.5"}),
 }
