@@ -19,11 +19,10 @@ import warnings
 
 import numpy as np
 
-from .catalogue import FileCatalogue, read_catalogue
-from .exceptions import FileFormatError, NoDataError, PropertyNameError, SourceNameError
+from .catalogue import read_catalogue
+from .exceptions import FileFormatError, NoDataError, SourceNameError
 from .files import open_file
-from .key import KeyData
-from .source import SourceData, list_keys
+from .source import SourceData
 
 __all__ = [
     "DataCollection",
