@@ -414,7 +414,7 @@ async (names) => {
 # Execute code in the notebook's kernel without a cell; collect its outputs.
 _JS_EXECUTE = (
     """
-async (code) => {
+async ([code, timeoutMs]) => {
   const panel = (%s)();
   if (!panel) throw new Error('no notebook panel is open');
   const kernel = panel.sessionContext.session.kernel;
@@ -429,7 +429,11 @@ async (code) => {
       outputs.push({type: 'error', ename: msg.content.ename, evalue: msg.content.evalue,
                     traceback: msg.content.traceback});
   };
-  const reply = await future.done;
+  let timer;
+  const timedOut = new Promise(resolve => { timer = setTimeout(() => resolve(null), timeoutMs); });
+  const reply = await Promise.race([future.done, timedOut]);
+  clearTimeout(timer);
+  if (reply === null) return {status: 'timeout', outputs: outputs};
   return {status: reply.content.status, outputs: outputs};
 }
 """
@@ -486,10 +490,18 @@ class LabPage:
     def run_all_cells(self, timeout=300):
         """Run every cell and wait until all code cells have executed and the kernel is idle.
 
-        Raises ``KernelError`` if a cell's output shows an error.
+        Outputs saved in the notebook are cleared first, so stored execution counts cannot pass
+        for fresh ones. Raises ``KernelError`` if a cell's output shows an error (running all
+        cells stops at the first one).
         """
         self.wait_for_kernel_idle()
-        self.page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        self.page.evaluate(
+            """async () => {
+  const commands = window.jupyterapp.commands;
+  await commands.execute('notebook:clear-all-cell-outputs');
+  commands.execute('notebook:run-all-cells');  // resolves only once all ran: not awaited
+}"""
+        )
         return self.wait_for_all_cells_executed(timeout)
 
     def wait_for_all_cells_executed(self, timeout=300):
@@ -500,9 +512,11 @@ class LabPage:
             if not state or state["kernel_status"] != "idle":
                 return False
             code = [c for c in state["cells"] if c["type"] == "code"]
-            if any(c["pending"] or not c["execution_count"] for c in code):
+            if any(c["pending"] for c in code):
                 return False
-            return state
+            if all(c["execution_count"] for c in code) or self.cell_errors():
+                return state
+            return False
 
         try:
             state = wait_until(done, timeout, "all cells to execute")
@@ -544,8 +558,10 @@ class LabPage:
 
         Raises ``KernelError`` (with the traceback text) if the code raises.
         """
-        reply = self.page.evaluate(_JS_EXECUTE, code)
-        # page.evaluate waits for the promise; Playwright's default timeout does not apply to it.
+        # page.evaluate waits for the promise with no time limit: the page side has one.
+        reply = self.page.evaluate(_JS_EXECUTE, [code, int(timeout * 1000)])
+        if reply["status"] == "timeout":
+            raise TimeoutError(f"the kernel did not finish within {timeout} s executing:\n{code}")
         texts = []
         for o in reply["outputs"]:
             if o["type"] == "stream":

@@ -3,7 +3,7 @@
 import json
 import urllib.request
 
-from lab import LabServer, descendants, start_time, wait_until
+from lab import KernelError, LabServer, descendants, start_time, wait_until
 
 import pytest
 
@@ -81,16 +81,20 @@ def test_thread_update_reaches_page(lab_server, lab_page):
     lab_page.screenshot("2-after-thread")
 
 
-def test_execute_reports_kernel_errors(lab_server, lab_page):
-    (lab_server.root_dir / "empty.ipynb").write_text(json.dumps(_notebook(["x = 1"])))
-    lab_page.open_notebook("empty.ipynb")
-    lab_page.run_all_cells()
+def test_kernel_errors_and_timeouts_are_reported(lab_server, lab_page):
+    cells = ["x = 1", "raise ValueError('boom')", "y = 2"]
+    (lab_server.root_dir / "errors.ipynb").write_text(json.dumps(_notebook(cells)))
+    lab_page.open_notebook("errors.ipynb")
+    # Running all cells stops at the error: no waiting for the third cell.
+    with pytest.raises(KernelError, match="ValueError"):
+        lab_page.run_all_cells()
+    lab_page.screenshot("cell-error")
     assert lab_page.execute("print(x + 1)") == "2\n"
-    from lab import KernelError
-
+    assert lab_page.execute("x + 2") == "3"
     with pytest.raises(KernelError, match="ZeroDivisionError"):
         lab_page.execute("1 / 0")
-    lab_page.screenshot("kernel")
+    with pytest.raises(TimeoutError, match="did not finish"):
+        lab_page.execute("import time; time.sleep(3)", timeout=0.5)
 
 
 def test_stopping_the_server_ends_its_kernels(tmp_path):
