@@ -232,8 +232,52 @@ class KeyData:
                                  self.inc_suspect_trains)
                 )
             chunks.sort(key=lambda c: c.train_ids[0])
+            if len(chunks) > 1:
+                chunks = self._drop_duplicate_trains(chunks)
             self._chunks = chunks
         return self._chunks
+
+    def _drop_duplicate_trains(self, chunks):
+        """Keep the first data of trains that several chunks (files) hold, with a warning.
+
+        The same train in two files of one source (e.g. a copied file left in the run
+        directory) is a broken run; keeping both would duplicate entries silently.
+        """
+        all_tids = np.concatenate([c.train_ids[c.counts > 0] for c in chunks])
+        if len(np.unique(all_tids)) == len(all_tids):
+            return chunks
+        import warnings
+
+        from damnit_nb import DamnitNbWarning
+
+        seen = np.zeros(0, dtype=np.uint64)
+        out, dropped_from = [], set()
+        for c in chunks:
+            dup = np.isin(c.train_ids, seen) & (c.counts > 0)
+            if not dup.any():
+                out.append(c)
+            else:
+                dropped_from.add(c.cat.path)
+                rows = c.start + np.concatenate(([0], np.cumsum(c.counts)[:-1])).astype(np.int64)
+                keep = ~dup
+                # Split the kept trains into runs of consecutive positions: each is contiguous.
+                idx = np.flatnonzero(keep)
+                if len(idx):
+                    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+                    for part in np.split(idx, breaks):
+                        cnt = c.counts[part]
+                        nz = np.flatnonzero(cnt)
+                        start = rows[part[nz[0]]] if len(nz) else 0
+                        out.append(_Chunk(c.cat, start, c.train_ids[part], cnt))
+            seen = np.union1d(seen, c.train_ids[c.counts > 0])
+        warnings.warn(
+            f"{self.source} has data for the same trains in several files; using the first "
+            f"and ignoring the copies in: {', '.join(sorted(dropped_from))}. Remove duplicate "
+            "files from the run directory.",
+            DamnitNbWarning,
+            stacklevel=4,
+        )
+        return out
 
     def train_id_coordinates(self):
         """Train ID of each entry of ``.ndarray()`` (repeated for several entries per train)."""

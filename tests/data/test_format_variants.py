@@ -212,3 +212,19 @@ def test_train_timestamps(example_runs):
     # Format 0.5 has no timestamps: NaT
     path05 = os.path.join(example_runs("fxe-0.5"), "RAW-R0450-DA01-S00001.h5")
     assert np.isnat(H5File(path05).train_timestamps()).all()
+
+
+def test_duplicate_file_warns_and_keeps_first(example_runs, tmp_path):
+    from damnit_nb import DamnitNbWarning
+
+    dest = tmp_path / "run"
+    shutil.copytree(example_runs("uneven-1.0"), dest)
+    shutil.copy(dest / "RAW-R0001-DA01-S00000.h5", dest / "RAW-R0001-DA01-S00000-copy.h5")
+    run = RunDirectory(dest)
+    clean = RunDirectory(example_runs("uneven-1.0"))
+    key = ("SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos")
+    with pytest.warns(DamnitNbWarning, match="several files"):
+        arr = run[key].xarray()
+    assert arr.identical(clean[key].xarray())
+    np.testing.assert_array_equal(run[key].data_counts(labelled=False),
+                                  clean[key].data_counts(labelled=False))
