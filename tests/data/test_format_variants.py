@@ -224,7 +224,8 @@ def test_duplicate_file_warns_and_keeps_first(example_runs, tmp_path):
     clean = RunDirectory(example_runs("uneven-1.0"))
     key = ("SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos")
     with pytest.warns(DamnitNbWarning, match="several files"):
-        arr = run[key].xarray()
+        kd = run[key]
+        arr = kd.xarray()
     assert arr.identical(clean[key].xarray())
-    np.testing.assert_array_equal(run[key].data_counts(labelled=False),
+    np.testing.assert_array_equal(kd.data_counts(labelled=False),
                                   clean[key].data_counts(labelled=False))
