@@ -50,7 +50,8 @@ class RunTableView:
         self.status = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
         self.grid = DataGrid(self._frame(), index_name=_ROW_KEY, editable=True,
                              selection_mode="cell", header_visibility="column",
-                             auto_fit_columns=True, base_column_size=110,
+                             base_column_size=110,
+                             column_widths={"Run": 50, "Start time": 150, "Comment": 180},
                              default_renderer=TextRenderer(background_color=_MARKED_BACKGROUND),
                              layout=widgets.Layout(height=self._height(0)))
         self._grid_rows = []  # run of each row of the grid's current data, in order
@@ -153,7 +154,7 @@ class RunTableView:
             for (run, key), value in cells.items():
                 header = self._grid_headers.get(key)
                 if header is not None:
-                    self.grid.set_cell_value(header, run, value)
+                    self.grid.set_cell_value(header, run, _cell_text(value))
 
     def _frame(self):
         with self._lock:
@@ -161,7 +162,8 @@ class RunTableView:
 
     def _frame_locked(self):
         runs = sorted(self._rows)
-        data = {header: [self._rows[r].get(key) for r in runs] for key, header in self._columns}
+        data = {header: [_cell_text(self._rows[r].get(key)) for r in runs]
+                for key, header in self._columns}
         frame = pd.DataFrame(data, index=pd.Index(runs, name=_ROW_KEY), dtype=object)
         return frame
 
@@ -222,3 +224,8 @@ class RunTableView:
 
 
 _MISSING = object()
+
+
+def _cell_text(value):
+    """What the grid gets for a value: missing values as empty text, not NaN."""
+    return "" if value is None else value
