@@ -1,5 +1,7 @@
 """Session fixtures: example runs written once, opened with damnit_nb and EXtra-data."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -20,9 +22,19 @@ def private_catalogue_cache(tmp_path_factory):
 
 def _make(tmp_path_factory, name, func, **kwargs):
     d = tmp_path_factory.mktemp(name)
-    func(str(d), **kwargs)
+    result = func(str(d), **kwargs)
+    if result is not None:
+        return str(result)  # the maker chose the run directory and wrote real values
     fill_values(str(d))
     return str(d)
+
+
+def make_simulated_run(path):
+    """A run from damnit_nb's own simulator (format 1.3, realistic values)."""
+    from damnit_nb.simulate import simulate_run
+
+    return simulate_run(os.path.join(path, "p001234"), 1, trains=250, trains_per_sequence=100,
+                        modules=2)
 
 
 RUN_MAKERS = {
@@ -37,6 +49,7 @@ RUN_MAKERS = {
     "scs-1.0": (make_examples.make_scs_run, {}),
     "jungfrau-1.0": (make_examples.make_jungfrau_run, {}),
     "remi-1.0": (make_examples.make_remi_run, {}),  # structured dtypes
+    "simulated-1.3": (make_simulated_run, {}),
     "uneven-1.0": (make_uneven_run, {"format_version": "1.0"}),
     "uneven-0.5": (make_uneven_run, {"format_version": "0.5"}),
 }
