@@ -150,10 +150,11 @@ class DataCollection:
         self._keys = dict(keys or {})  # source -> frozenset of selected keys (absent = all)
 
         if train_ids is None:
+            sources = set(self._source_files)
             parts = [
                 (c.train_ids if inc_suspect_trains else c.train_ids[c.flag])
                 for c in self._files
-                if set(self._source_files).intersection(c.all_sources)
+                if not sources.isdisjoint(c.all_sources)
             ]
             train_ids = np.unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
             self._selected = None
