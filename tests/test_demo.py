@@ -149,3 +149,39 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
     left = [pid for pid, t in started.items() if t is not None and _start_time(pid) == t]
     assert left == [], f"processes left after Ctrl-C: {left}"
     assert len(started) >= 3  # the demo, the simulator and JupyterLab at least
+
+
+def test_taken_port_says_so_and_leaves_nothing_running(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        work = tmp_path / "work"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "damnit_nb", "demo", "--dir", str(work), "--port", str(port),
+             "--every", "1", "--runs", "50", "--initial", "1"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )  # fmt: skip
+        seen = {}
+
+        def watch():
+            for pid in _descendants(proc.pid):
+                seen.setdefault(pid, _start_time(pid))
+
+        try:
+            while proc.poll() is None:
+                watch()
+                time.sleep(0.1)
+            out = proc.stdout.read()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert proc.returncode == 2, out
+    assert f"Port {port} is taken" in out and "--port" in out
+    left = [pid for pid, t in seen.items() if t is not None and _start_time(pid) == t]
+    assert left == []

@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lab import CHROMIUM, LabPage, LabServer, launch_chromium  # noqa: E402
+from lab import ARTIFACTS, CHROMIUM, LabPage, LabServer, launch_chromium  # noqa: E402
 
 
 @pytest.fixture
@@ -51,10 +51,32 @@ def chromium(tmp_path):
             context.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey()
+
+
 @pytest.fixture
 def lab_page(request, lab_server, chromium):
-    """A :class:`lab.LabPage` on the Lab; its screenshots are named after the test."""
+    """A :class:`lab.LabPage` on the Lab; its screenshots are named after the test.
+
+    When the test fails, a screenshot and the server's log go to ``test-artifacts/`` too.
+    """
     page = chromium.pages[0] if chromium.pages else chromium.new_page()
     page.set_default_timeout(60_000)
     prefix = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name) + "--"
-    yield LabPage(page, lab_server, prefix=prefix)
+    lab_page = LabPage(page, lab_server, prefix=prefix)
+    yield lab_page
+    report = request.node.stash.get(_REPORTS, {}).get("call")
+    if report is not None and report.failed:
+        try:
+            lab_page.screenshot("failure")
+        except Exception as e:  # the page may be gone; the log still helps
+            print(f"no failure screenshot: {e}")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{prefix}jupyter-lab.log").write_text(lab_server.log())

@@ -461,7 +461,10 @@ class LabPage:
     # --- notebooks ----------------------------------------------------------------------------
 
     def open_notebook(self, name, timeout=120):
-        """Open notebook *name* (relative to the server's root dir); wait for an idle kernel."""
+        """Open notebook *name* (relative to the server's root dir); wait for an idle kernel.
+
+        The notebook's metadata must name a kernelspec, or the Lab asks which kernel to start.
+        """
         self.page.goto(self.server.notebook_url(name), wait_until="domcontentloaded")
         self.page.wait_for_function(
             "() => window.jupyterapp && window.jupyterapp.shell.currentWidget", timeout=timeout * 1000
@@ -485,7 +488,14 @@ class LabPage:
                 and state
             )
 
-        return wait_until(idle, timeout, "an idle kernel")
+        try:
+            return wait_until(idle, timeout, "an idle kernel")
+        except TimeoutError as e:
+            dialog = self.page.evaluate(
+                "() => { const d = document.querySelector('.jp-Dialog'); return d && d.innerText; }"
+            )
+            hint = f"\na dialog is open (does the notebook name a kernelspec?): {dialog!r}" if dialog else ""
+            raise TimeoutError(f"{e}\nnotebook state: {self.notebook_state()}{hint}") from None
 
     def run_all_cells(self, timeout=300):
         """Run every cell and wait until all code cells have executed and the kernel is idle.
