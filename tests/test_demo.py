@@ -140,6 +140,19 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
         _wait_until(lambda: len(_runs(proposal)) >= 3, 60, "a run from the live simulator")
 
         started = {pid: _start_time(pid) for pid in [proc.pid, *_descendants(proc.pid)]}
+        # JupyterLab (and so its kernels) is told where the proposal is.
+        lab_envs = []
+        for pid in started:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            # `python -m jupyter lab` execs the `jupyter-lab` script
+            if any(part.endswith(b"jupyter-lab") for part in cmdline):
+                lab_envs.append(environ)
+        assert len(lab_envs) == 1
+        assert f"DAMNIT_NB_DEMO_PROPOSAL={proposal}".encode() in lab_envs[0]
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal
         assert proc.wait(60) == 0, "".join(output)
     finally:
