@@ -73,6 +73,27 @@ def _file_chunks(cat, source, group, selected, inc_suspect_trains):
     return chunks
 
 
+def _read_hyperslabs(f, path, chunks, out, pos):
+    """Read *chunks* (rows of one dataset of the open file *f*) into ``out[pos:...]``."""
+    import h5py
+
+    dsid = h5py.h5d.open(f.id, path.encode())
+    fspace = dsid.get_space()
+    eshape = out.shape[1:]
+    zeros = (0,) * len(eshape)
+    for c in chunks:
+        n = c.total
+        if c.start + n > fspace.shape[0]:
+            raise IndexError(
+                f"{f.filename}: {path} has {fspace.shape[0]} rows; the index points to rows "
+                f"up to {c.start + n}. The file may be incomplete."
+            )
+        fspace.select_hyperslab((c.start,) + zeros, (n,) + eshape)
+        mspace = h5py.h5s.create_simple((n,) + eshape)
+        dsid.read(mspace, fspace, out[pos:pos + n])
+        pos += n
+
+
 def _roi_shape(entry_shape, roi):
     if not roi:
         return tuple(entry_shape)
@@ -113,7 +134,7 @@ class KeyData:
     """
 
     def __init__(self, source, key, *, section, files, train_ids, selected=None,
-                 inc_suspect_trains=True, h5path=None):
+                 inc_suspect_trains=True, h5path=None, chunk_memo=None):
         self.source = source
         self.key = key
         self._h5path = key.replace(".", "/") if h5path is None else h5path
@@ -123,6 +144,9 @@ class KeyData:
         self._selected = selected  # None (all trains of the files) or sorted uint64 array
         self.inc_suspect_trains = inc_suspect_trains
         self._chunks = None
+        # Shared by the keys of one collection (same trains selected): per (file, source,
+        # index group), the chunks found, so new KeyData objects need no recomputation.
+        self._memo = chunk_memo
         self._meta = None
 
     # --- description ---------------------------------------------------------
@@ -226,11 +250,19 @@ class KeyData:
     def _data_chunks(self):
         if self._chunks is None:
             chunks = []
+            group = self.index_group
+            memo = self._memo
             for cat in self.files:
-                chunks.extend(
-                    _file_chunks(cat, self.source, self.index_group, self._selected,
-                                 self.inc_suspect_trains)
-                )
+                if memo is None:
+                    found = _file_chunks(cat, self.source, group, self._selected,
+                                         self.inc_suspect_trains)
+                else:
+                    mk = (cat.path, self.source, group)
+                    found = memo.get(mk)
+                    if found is None:
+                        found = memo[mk] = _file_chunks(cat, self.source, group, self._selected,
+                                                        self.inc_suspect_trains)
+                chunks.extend(found)
             chunks.sort(key=lambda c: c.train_ids[0])
             if len(chunks) > 1:
                 chunks = self._drop_duplicate_trains(chunks)
@@ -392,9 +424,16 @@ class KeyData:
         elif out.shape != req_shape:
             raise ValueError(f"ndarray(out=...) needs an array of shape {req_shape}, not {out.shape}")
 
+        # Whole entries of plain dtypes go through h5py's low-level API straight into the
+        # output (one hyperslab read per chunk); anything else through h5py's slicing.
+        fast = not roi and not dtype.hasobject and out.flags.c_contiguous and out.dtype == dtype
         pos = 0
         for cat, group in _group_by_file(chunks):
             with open_file(cat.path) as f:
+                if fast:
+                    _read_hyperslabs(f, self._dataset_path(cat), group, out, pos)
+                    pos += sum(c.total for c in group)
+                    continue
                 ds = f[self._dataset_path(cat)]
                 for c in group:
                     src_sel = (slice(c.start, c.start + c.total),) + roi

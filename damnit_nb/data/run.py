@@ -162,6 +162,7 @@ class DataCollection:
             train_ids = np.unique(np.asarray(train_ids, dtype=np.uint64))
             self._selected = train_ids
         self._train_ids = train_ids
+        self._chunk_memo = {}  # see KeyData: valid for this collection's train selection
 
     def _derive(self, *, source_files=None, train_ids=None, keys=None):
         sf = self._source_files if source_files is None else source_files
@@ -175,8 +176,10 @@ class DataCollection:
         )
         if keep_trains:
             # Selecting sources keeps the train IDs (as EXtra-data does); the files of the
-            # remaining sources hold no trains outside them, so no filtering is needed.
+            # remaining sources hold no trains outside them, so no filtering is needed, and
+            # the chunks found so far still hold.
             new._train_ids = self._train_ids
+            new._chunk_memo = self._chunk_memo
         return new
 
     # --- basic description ----------------------------------------------------------
@@ -222,6 +225,7 @@ class DataCollection:
             source, section=self._sections[source], files=self._source_files[source],
             train_ids=self._train_ids, selected=self._selected,
             keys=self._keys.get(source), inc_suspect_trains=self.inc_suspect_trains,
+            chunk_memo=self._chunk_memo,
         )
 
     def __getitem__(self, item):

@@ -64,7 +64,7 @@ class SourceData:
     """
 
     def __init__(self, source, *, section, files, train_ids, selected=None, keys=None,
-                 inc_suspect_trains=True):
+                 inc_suspect_trains=True, chunk_memo=None):
         self.source = source
         self.section = section
         self.files = list(files)
@@ -72,6 +72,7 @@ class SourceData:
         self._selected = selected
         self._sel_keys = keys  # None = all keys, else a frozenset
         self.inc_suspect_trains = inc_suspect_trains
+        self._memo = chunk_memo
 
     def __repr__(self):
         return (f"<damnit_nb.data.SourceData source={self.source!r} "
@@ -133,7 +134,7 @@ class SourceData:
     def __getitem__(self, key):
         key = self._normalise_key(key)
         return KeyData(self.source, key, section=self.section, files=self.files,
-                       h5path=self._key_paths()[key],
+                       h5path=self._key_paths()[key], chunk_memo=self._memo,
                        train_ids=self._train_ids, selected=self._selected,
                        inc_suspect_trains=self.inc_suspect_trains)
 
@@ -153,7 +154,7 @@ class SourceData:
         key = "" if self.is_control else f"{group}."
         return KeyData(self.source, key, section=self.section, files=self.files,
                        train_ids=self._train_ids, selected=self._selected,
-                       inc_suspect_trains=self.inc_suspect_trains)
+                       inc_suspect_trains=self.inc_suspect_trains, chunk_memo=self._memo)
 
     def data_counts(self, labelled=True, index_group=None):
         """Entries per selected train (largest over index groups unless *index_group*)."""
