@@ -84,9 +84,12 @@ def _read_hyperslabs(f, path, chunks, out, pos):
     for c in chunks:
         n = c.total
         if c.start + n > fspace.shape[0]:
-            raise IndexError(
-                f"{f.filename}: {path} has {fspace.shape[0]} rows; the index points to rows "
-                f"up to {c.start + n}. The file may be incomplete."
+            from .exceptions import FileFormatError
+
+            raise FileFormatError(
+                f.filename,
+                f"{path} has {fspace.shape[0]} rows but INDEX points to rows up to "
+                f"{c.start + n} (an incomplete file?)",
             )
         fspace.select_hyperslab((c.start,) + zeros, (n,) + eshape)
         mspace = h5py.h5s.create_simple((n,) + eshape)

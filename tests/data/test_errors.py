@@ -153,3 +153,15 @@ def test_missing_index_group_is_format_error(example_runs, tmp_path):
     with pytest.raises(FileFormatError, match="SIDEMIC") as info:
         H5File(path)
     assert info.value.path == str(path)
+
+
+def test_index_beyond_data_is_format_error(example_runs, tmp_path):
+    src = os.path.join(example_runs("uneven-1.0"), "RAW-R0001-DA01-S00000.h5")
+    path = tmp_path / "RAW-R0001-DA01-S00000.h5"
+    shutil.copy(src, path)
+    with h5py.File(path, "r+") as f:
+        f["INDEX/SA1_XTD2_XGM/DOOCS/MAIN/first"][-1] = 10_000
+    run = H5File(path)
+    with pytest.raises(FileFormatError, match="INDEX points") as info:
+        run["SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos"].ndarray()
+    assert info.value.path == str(path)
