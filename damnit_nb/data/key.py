@@ -333,7 +333,7 @@ class KeyData:
             pos = np.searchsorted(all_tids, tids)
             ok = (pos < len(all_tids))
             ok[ok] = all_tids[pos[ok]] == tids[ok]
-            counts[pos[ok]] = cnts[ok]
+            np.add.at(counts, pos[ok], cnts[ok])  # a train may sit in two files, once empty
         if not labelled:
             return counts
         import pandas as pd
