@@ -597,7 +597,7 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
     if not osp.isdir(path):
         raise NoDataError(path, f"Run directory {path} does not exist. Check the path.")
     try:
-        entries = {e.name: e for e in os.scandir(path) if e.name.endswith(".h5")}
+        entries = {e.name: e for e in os.scandir(path) if e.name.endswith(".h5") and e.is_file()}
     except OSError as e:
         raise NoDataError(path, f"Cannot list run directory {path}: {e.strerror}.") from e
     names = sorted(n for n in entries if fnmatch.fnmatch(n, include))
