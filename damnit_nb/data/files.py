@@ -5,7 +5,7 @@ are opened on demand through one :class:`FileHandleCache`: a thread-safe LRU of 
 ``h5py.File`` handles. When more than ``max_open`` files are open, the least recently used
 handle that no reader holds is closed; it is reopened transparently next time. A file whose
 size or mtime changed since it was opened (a run still being written) is reopened, so reads
-see the new content.
+see the new content. A forked child process starts with no handles of its own.
 
 Files are opened with HDF5's default locking, like plain ``h5py.File(path, 'r')``, so other
 code in the process can open them too; if that fails because the file is already open in
@@ -80,6 +80,7 @@ class FileHandleCache:
         self._files = OrderedDict()  # path -> h5py.File
         self._sigs = {}  # path -> (size, mtime_ns) when opened
         self._pins = {}  # path -> number of readers holding it
+        self._pid = os.getpid()
 
     def __len__(self):
         with self._lock:
@@ -108,6 +109,10 @@ class FileHandleCache:
     def _acquire(self, path):
         sig = _signature(path)
         with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: HDF5 handles inherited from the parent are not usable here.
+                self._files, self._sigs, self._pins = OrderedDict(), {}, {}
+                self._pid = os.getpid()
             f = self._files.get(path)
             if f is not None and not self._pins.get(path) and (
                 not f.id.valid or self._sigs.get(path) != sig

@@ -117,3 +117,19 @@ def test_reopened_when_mtime_changes(tmp_path):
     os.utime(path, ns=(0, 10**9))
     with cache.handle(path) as f3:
         assert f3 is not f1 and f3.id.valid
+
+
+def test_forked_child_opens_its_own_handles(example_runs):
+    import multiprocessing
+
+    run = RunDirectory(example_runs("uneven-1.0"))
+    key = ("SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos")
+    expected = run[key].ndarray()  # the parent now holds open handles
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply(_read_in_child, (run, key))
+    np.testing.assert_array_equal(got, expected)
+
+
+def _read_in_child(run, key):
+    return run[key].ndarray()
