@@ -258,6 +258,27 @@ class DataCollection:
         """``run[source, key].series()``."""
         return self[source, key].series()
 
+    def get_dataframe(self, fields=None, *, timestamps=False):
+        """A pandas DataFrame of 1D keys as columns (``"source/key"``), indexed by train ID.
+
+        *fields* selects sources and keys as :meth:`select` does; control timestamps are left
+        out unless *timestamps*. Keys with more than one dimension raise TypeError: select
+        only 1D data.
+        """
+        import pandas as pd
+
+        if fields is not None:
+            return self.select(fields).get_dataframe(timestamps=timestamps)
+        series = []
+        for source in sorted(self.all_sources):
+            for key in sorted(self.keys_for_source(source)):
+                if not timestamps and key.endswith(".timestamp"):
+                    continue
+                series.append(self[source, key].series())
+        if not series:
+            return pd.DataFrame(index=pd.Index(self._train_ids, name="trainId"))
+        return pd.concat(series, axis=1)
+
     def get_data_counts(self, source, key):
         """``run[source, key].data_counts()``."""
         return self[source, key].data_counts()

@@ -127,3 +127,16 @@ def test_info_runs(runs, capsys):
     ours.info()
     out = capsys.readouterr().out
     assert "# of trains:    80" in out and XGM in out and CAM in out
+
+
+def test_get_dataframe(runs):
+    ours, theirs = runs
+    fields = [(XGM, "beamPosition.*"), (XGM, "current.*.output")]
+    for ts in (False, True):
+        a = ours.get_dataframe(fields, timestamps=ts)
+        b = theirs.get_dataframe(fields, timestamps=ts)
+        assert sorted(a.columns) == sorted(b.columns)
+        assert a.index.tolist() == b.index.tolist()
+        assert a[sorted(b.columns)].equals(b[sorted(b.columns)])
+    with pytest.raises(TypeError, match="1D"):
+        ours.get_dataframe([("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")])
