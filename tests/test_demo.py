@@ -63,6 +63,22 @@ def _start_time(pid):
     return None if fields[0] == "Z" else int(fields[19])
 
 
+def _end(proc):
+    """After a failure: stop the demo as Ctrl-C would, then kill whatever is left."""
+    if proc.poll() is not None:
+        return
+    left = {pid: _start_time(pid) for pid in _descendants(proc.pid)}
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    for pid, started in left.items():
+        if started is not None and _start_time(pid) == started:
+            os.kill(pid, signal.SIGKILL)
+
+
 def _runs(proposal_dir):
     raw = proposal_dir / "raw"
     return sorted(p.name for p in raw.iterdir()) if raw.is_dir() else []
@@ -156,9 +172,7 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal
         assert proc.wait(60) == 0, "".join(output)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _end(proc)
     left = [pid for pid, t in started.items() if t is not None and _start_time(pid) == t]
     assert left == [], f"processes left after Ctrl-C: {left}"
     assert len(started) >= 3  # the demo, the simulator and JupyterLab at least
@@ -191,9 +205,7 @@ def test_taken_port_says_so_and_leaves_nothing_running(tmp_path):
                 time.sleep(0.1)
             out = proc.stdout.read()
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            _end(proc)
     assert proc.returncode == 2, out
     assert f"Port {port} is taken" in out and "--port" in out
     left = [pid for pid, t in seen.items() if t is not None and _start_time(pid) == t]
