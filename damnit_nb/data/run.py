@@ -687,11 +687,12 @@ def find_proposal(proposal):
 
 
 def open_run(proposal, run, data="raw", include="*", *, inc_suspect_trains=True,
-             on_error="warn", parallelize=None):
+             on_error="warn", cache=True, parallelize=None):
     """Open run *run* of *proposal* (a number or a proposal directory).
 
     *data* is ``'raw'``, ``'proc'`` (calibrated) or ``'all'`` (raw and proc; proc's files
-    serve sources present in both; raw alone if the run has no proc data).
+    serve sources present in both; raw alone if the run has no proc data). The other
+    arguments are as for :func:`RunDirectory`.
     """
     if data not in ("raw", "proc", "all"):
         raise ValueError(f"data must be 'raw', 'proc' or 'all', not {data!r}")
@@ -701,7 +702,8 @@ def open_run(proposal, run, data="raw", include="*", *, inc_suspect_trains=True,
     def run_dir(kind):
         return osp.join(prop_dir, kind, f"r{run:04d}")
 
-    kw = dict(include=include, inc_suspect_trains=inc_suspect_trains, on_error=on_error)
+    kw = dict(include=include, inc_suspect_trains=inc_suspect_trains, on_error=on_error,
+              cache=cache)
     if data != "all":
         return RunDirectory(run_dir(data), **kw)
     raw = RunDirectory(run_dir("raw"), **kw)
