@@ -28,6 +28,7 @@ __all__ = [
     "ARTIFACTS",
     "LabServer",
     "LabPage",
+    "KernelError",
     "launch_chromium",
     "free_port",
     "descendants",
