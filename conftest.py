@@ -1,4 +1,4 @@
-"""Settings for the whole test suite."""
+"""Settings for the whole test suite (tests/ and the notebooks run by nbval)."""
 
 import os
 import tempfile
