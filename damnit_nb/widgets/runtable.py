@@ -51,7 +51,7 @@ class RunTableView:
         self.grid = DataGrid(self._frame(), index_name=_ROW_KEY, editable=True,
                              selection_mode="cell", header_visibility="column",
                              base_column_size=110,
-                             column_widths={"Run": 50, "Start time": 150, "Comment": 180},
+                             column_widths={"Run": 64, "Start time": 150, "Comment": 180},
                              default_renderer=TextRenderer(background_color=_MARKED_BACKGROUND),
                              layout=widgets.Layout(height=self._height(0)))
         self._grid_rows = []  # run of each row of the grid's current data, in order
