@@ -18,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ._processes import descendants, start_time
+
 __all__ = ["add_arguments", "run_cli", "DemoError", "PROPOSAL", "ENV_PROPOSAL"]
 
 PROPOSAL = 2012
@@ -256,8 +258,8 @@ class _Demo:
 
     def _remember_kernels(self):
         if self.lab is not None and self.lab.poll() is None:
-            for pid in _descendants(self.lab.pid):
-                self._kernels.setdefault(pid, _start_time(pid))
+            for pid in descendants(self.lab.pid):
+                self._kernels.setdefault(pid, start_time(pid))
 
     def stop(self):
         """Stop the simulator and JupyterLab (with its kernels); safe to call twice."""
@@ -267,7 +269,7 @@ class _Demo:
         steps = [(signal.SIGINT, 0.5), (signal.SIGINT, 10), (signal.SIGTERM, 10), (signal.SIGKILL, 5)]
         _stop_group(self.lab, steps)
         for pid, started in self._kernels.items():
-            if _start_time(pid) == started:
+            if start_time(pid) == started:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
@@ -296,40 +298,3 @@ def _stop_group(proc, steps):
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
-
-
-def _start_time(pid):
-    """When process *pid* started (clock ticks since boot), or None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else int(fields[19])
-
-
-def _descendants(pid):
-    """PIDs of the living descendants of *pid* (Linux /proc; empty elsewhere)."""
-    parents = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z":
-            parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found

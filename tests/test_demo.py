@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from damnit_nb import demo
+from damnit_nb._processes import descendants as _descendants
+from damnit_nb._processes import start_time as _start_time
 
 def _free_port():
     with socket.socket() as s:
@@ -32,35 +34,6 @@ def _wait_until(predicate, timeout, what):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.25)
-
-
-def _descendants(pid):
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] != "Z":
-            parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _start_time(pid):
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return None if fields[0] == "Z" else int(fields[19])
 
 
 def _end(proc):
