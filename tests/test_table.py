@@ -196,3 +196,24 @@ def test_widget_follows_the_engine(table, proposal):
     # a comment typed in the grid is saved in the database
     table._view._cell_changed({"row": 2, "column": "Comment", "column_index": 2, "value": "hi"})
     assert table.to_dataframe().loc[3, "Comment"] == "hi"
+
+
+def test_a_corrupt_run_is_reported_and_the_watcher_goes_on(table, proposal):
+    bad = proposal / "raw" / "r0003"
+    bad.mkdir()
+    (bad / "RAW-R0003-DA01-S00000.h5").write_bytes(b"not an HDF5 file" * 100)
+
+    @table.variable(title="Trains")
+    def trains(run):
+        return len(run.train_ids)
+
+    assert table.wait(30)
+    df = table.to_dataframe()
+    assert df.loc[[1, 2], "Trains"].tolist() == [20, 20]
+    message = table.errors()[(3, "trains")]
+    assert "RAW-R0003-DA01-S00000.h5" in message
+    assert table.status().state == "watching"
+
+    simulate_run(proposal, 4, trains=20, modules=1)  # runs after it are processed as usual
+    assert table.wait(30)
+    assert table.to_dataframe().loc[4, "Trains"] == 20
