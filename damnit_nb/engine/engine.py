@@ -106,7 +106,7 @@ class Engine:
             self._thread.start()
 
     def stop(self, timeout=10.0):
-        """Stop after the variable being computed; safe to call twice."""
+        """Stop once the run being processed is stored; safe to call twice."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
