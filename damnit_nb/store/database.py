@@ -23,7 +23,7 @@ import numpy as np
 from . import schema
 from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
 from .h5file import read_data, run_file_path, share, write_run_file
-from .results import PreparedResult
+from .results import ErrorFlags, PreparedResult
 
 __all__ = ["Database", "RunInfo", "VariableInfo", "StoredValue", "DB_NAME", "USER_TYPES"]
 
@@ -55,7 +55,7 @@ class VariableInfo(NamedTuple):
 
 
 @dataclass(frozen=True)
-class StoredValue:
+class StoredValue(ErrorFlags):
     """A stored value, decoded for display.
 
     value: a number, str, complex, PNG bytes (thumbnail), a numpy array (trendline: 2 x N of
@@ -71,16 +71,6 @@ class StoredValue:
     code_version: str | None = None
     provenance: str | None = None
     summary_method: str | None = None
-
-    @property
-    def is_error(self):
-        """True for a failed or skipped variable."""
-        return self.error_cls is not None
-
-    @property
-    def skipped(self):
-        """True for a variable that raised Skip."""
-        return self.error_cls == "Skip"
 
     @property
     def units(self):

@@ -26,8 +26,22 @@ THUMBNAIL_SIZE = 300  # px, the larger side of a 2-D thumbnail
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+class ErrorFlags:
+    """``is_error`` and ``skipped`` for anything with an ``error_cls`` field."""
+
+    @property
+    def is_error(self):
+        """True for a failed or skipped variable."""
+        return self.error_cls is not None
+
+    @property
+    def skipped(self):
+        """True for a variable that raised Skip (not applicable to this run)."""
+        return self.error_cls == "Skip"
+
+
 @dataclass(frozen=True)
-class PreparedResult:
+class PreparedResult(ErrorFlags):
     """One variable's result for one run, ready to store.
 
     data: what goes in the HDF5 file as `/<name>/data` (numpy array or str) or as a NetCDF4
@@ -57,15 +71,6 @@ class PreparedResult:
     data_type: str | None = None
     preview_type: str | None = None
 
-    @property
-    def is_error(self):
-        """True for a failed or skipped variable."""
-        return self.error_cls is not None
-
-    @property
-    def skipped(self):
-        """True for a variable that raised Skip (not applicable to this run)."""
-        return self.error_cls == "Skip"
 
 
 def prepare_error(name, exc: BaseException) -> PreparedResult:
