@@ -106,11 +106,11 @@ class RunTable:
 
     def _set_definitions(self, defs):
         """Use ``defs`` (checked already); record its variables in the database."""
-        for name in defs.order:
-            var = defs[name]
-            attributes = {"units": var.units} if var.units else {}
-            self._db.add_variable(name, title=var.title, description=var.description,
-                                  attributes=attributes, tags=var.tags)
+        self._db.add_variables({
+            name: {"title": var.title, "description": var.description, "tags": var.tags,
+                   "attributes": {"units": var.units} if var.units else {}}
+            for name, var in defs.variables.items()
+        })
         with self._lock:
             self._defs = defs
             view = self._view

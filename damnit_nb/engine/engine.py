@@ -158,8 +158,7 @@ class Engine:
                 with self._cond:
                     item = self._queue.pop()
                     if item is None:
-                        if self._done:
-                            self._done = 0
+                        self._done = 0  # "n of m" counts from the last idle moment
                         self._state = "watching"
                         self._cond.notify_all()
                         status = self._status_locked()

@@ -20,7 +20,10 @@ def display_value(stored):
         if stored.skipped:
             return f"{SKIP_MARK} skipped", f"Skipped: {stored.error}"
         return f"{ERROR_MARK} {stored.error_cls}", f"{stored.error_cls}: {stored.error}"
-    value = stored.value
+    return _display_plain(stored.value, stored.summary_type)
+
+
+def _display_plain(value, summary_type):
     if isinstance(value, (bool, np.bool_)):
         return bool(value), None
     if isinstance(value, (int, np.integer)):
@@ -37,10 +40,10 @@ def display_value(stored):
     if isinstance(value, bytes):
         return "🖼 image", "An image: the plots and previews of a later version show it."
     if isinstance(value, np.ndarray):
-        if stored.summary_type == "trendline" and value.ndim == 2 and value.shape[0] == 2:
+        if summary_type == "trendline" and value.ndim == 2 and value.shape[0] == 2:
             return sparkline(value[1]), f"Trend of {value.shape[1]} points"
         if value.size == 1:
-            return display_value(type(stored)(value.reshape(()).item()))
+            return _display_plain(value.reshape(()).item(), None)
         return f"{value.dtype}: {value.shape}", None
     return str(value), None
 
