@@ -1,16 +1,21 @@
 """A persistent cache of file catalogues, one file per run directory.
 
-Opening a run reads METADATA and INDEX from every file; for a run opened again (the engine
-re-reads runs, users reopen them) this cache gives the catalogues from one small ``.npz``
-file in the user's cache directory instead. An entry is used only while its file keeps the
-size and mtime recorded with it, so changed or new files are read again.
+Opening a run reads a few small datasets from every file; for a run opened again (the
+engine re-reads runs, users reopen them) this cache gives the catalogues from one small file
+in the user's cache directory instead. An entry is used only while its file keeps the size
+and mtime recorded with it, so changed or new files are read again.
+
+Catalogues read their INDEX arrays, flags and timestamps lazily (see
+:mod:`.catalogue`); what they read is added to the cache afterwards (:func:`save_loaded`,
+called by the readers), so a source read once is located without opening files next time.
 
 Cache location: ``$DAMNIT_NB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/damnit_nb`` or
 ``~/.cache/damnit_nb``; inside it ``catalogues/<hash of the run directory>.cat``. Each file
-holds a magic string, the length of a JSON manifest, the manifest, and one uint64 array
-with all index arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Run metadata is not stored: catalogues read it from
-their file when asked. Writing goes to a temporary file renamed into place, so readers never
-see a partial cache; a cache that cannot be read or written is ignored.
+holds a magic string, the length of a JSON manifest, the manifest, and one uint64 array with
+all arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Run metadata
+is not stored: catalogues read it from their file when asked. Writing goes to a temporary
+file renamed into place, so readers never see a partial cache; a cache that cannot be read
+or written is ignored. Raw data is never written: the cache lives outside run directories.
 """
 
 from __future__ import annotations
@@ -22,16 +27,17 @@ import os.path as osp
 import tempfile
 import threading
 import time
+from functools import partial
 
 import numpy as np
 
-from .catalogue import FileCatalogue
+from .catalogue import _NOT_LOADED, FileCatalogue
 
-__all__ = ["CatalogueCache", "cache_dir", "CACHE_DIR_ENV"]
+__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "CACHE_DIR_ENV"]
 
 CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
-_FORMAT = 1
-_MAGIC = b"DNBCAT01"
+_FORMAT = 2
+_MAGIC = b"DNBCAT02"
 #: Files modified this recently may still be written to: their entries are not stored.
 SETTLE_SECONDS = 2.0
 
@@ -46,7 +52,7 @@ def cache_dir():
 
 
 def _pack(cats):
-    """(manifest dict, blob array) for a list of catalogues."""
+    """(manifest dict, blob array) for a list of catalogues (their loaded parts only)."""
     parts = []
     offset = 0
 
@@ -60,22 +66,28 @@ def _pack(cats):
 
     files = []
     for cat in cats:
-        files.append({
+        entry = {
             "name": osp.basename(cat.path),
             "size": cat.size,
             "mtime": cat.mtime,
-            "format_version": cat.format_version,
+            "format_version": cat._format_version,
             "train_ids": put(cat.train_ids),
-            "flag": put(cat.flag.astype(np.uint64)),
-            "timestamps": None if cat.timestamps is None else put(cat.timestamps),
             "control_sources": sorted(cat.control_sources),
             "instrument_sources": sorted(cat.instrument_sources),
             "legacy_sources": dict(cat.legacy_sources),
+            "groups": {s: list(g) for s, g in cat.groups.items()},
+            "n_raw": cat._n_raw,
+            "keep": None if cat._keep is None else put(cat._keep),
             "index": {
                 src: {g: [put(fc[0]), put(fc[1])] for g, fc in groups.items()}
-                for src, groups in cat.index.items()
+                for src, groups in cat.loaded_index().items()
             },
-        })
+        }
+        if cat._flag is not _NOT_LOADED:
+            entry["flag"] = put(cat._flag)
+        if cat._timestamps is not _NOT_LOADED:
+            entry["timestamps"] = None if cat._timestamps is None else put(cat._timestamps)
+        files.append(entry)
     blob = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
     return {"format": _FORMAT, "files": files}, blob
 
@@ -89,24 +101,32 @@ def _unpack(run_dir, manifest, blob):
 
     out = {}
     for f in manifest["files"]:
-        ts = f["timestamps"]
+        ts = f.get("timestamps", _NOT_LOADED)
+        keep = f["keep"]
         out[f["name"]] = FileCatalogue(
             osp.join(run_dir, f["name"]),
             size=f["size"],
             mtime=f["mtime"],
             format_version=f["format_version"],
             train_ids=get(f["train_ids"]),
-            flag=get(f["flag"]).astype(bool),
-            timestamps=None if ts is None else get(ts),
+            flag=get(f["flag"]).astype(bool) if "flag" in f else _NOT_LOADED,
+            timestamps=ts if ts is None or ts is _NOT_LOADED else get(ts),
             control_sources=f["control_sources"],
             instrument_sources=f["instrument_sources"],
             legacy_sources=f["legacy_sources"],
-            index={
-                src: {g: (get(fc[0]), get(fc[1])) for g, fc in groups.items()}
-                for src, groups in f["index"].items()
-            },
+            groups=f["groups"],
+            n_raw=f["n_raw"],
+            keep=None if keep is None else get(keep).astype(bool),
+            index_loader=partial(_unpack_index, f["index"], blob) if f["index"] else None,
         )
     return out
+
+
+def _unpack_index(refs, blob):
+    return {
+        src: {g: (blob[f[0]:f[0] + f[1]], blob[c[0]:c[0] + c[1]]) for g, (f, c) in groups.items()}
+        for src, groups in refs.items()
+    }
 
 
 class CatalogueCache:
@@ -140,13 +160,23 @@ class CatalogueCache:
                 return {}
             start = 16 + n + (-n % 8)
             blob = np.frombuffer(data, np.uint64, offset=start)
-            return _unpack(osp.abspath(run_dir), manifest, blob)
+            cats = _unpack(osp.abspath(run_dir), manifest, blob)
         except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
             return {}
+        for c in cats.values():
+            c._attach(self)
+        return cats
 
     def store(self, run_dir, cats):
-        """Store the catalogues of *run_dir* (files still settling are left out)."""
+        """Store the catalogues of *run_dir* (files still settling are left out).
+
+        The catalogues are attached to this cache: what they read later is added to it by
+        :func:`save_loaded`.
+        """
         now = time.time()
+        for c in cats:
+            c._attach(self)
+            c._mark_saved()
         cats = [c for c in cats if now - c.mtime > SETTLE_SECONDS]
         manifest, blob = _pack(cats)
         manifest["run_dir"] = osp.abspath(run_dir)
@@ -178,6 +208,8 @@ class CatalogueCache:
         """Store *cats* unless they add nothing storable to *previous* (what :meth:`load`
         gave). Returns True if the cache file was written."""
         now = time.time()
+        for c in cats:
+            c._attach(self)
 
         def signature(cs):
             return {(osp.basename(c.path), c.size, c.mtime) for c in cs if now - c.mtime > SETTLE_SECONDS}
@@ -185,6 +217,19 @@ class CatalogueCache:
         if signature(cats) == signature(previous):
             return False
         return self.store(run_dir, cats)
+
+    def save_loaded(self, run_dir, cats):
+        """Add what *cats* (catalogues of files in *run_dir*) read since they were stored."""
+        with self._lock:
+            stored = self.load(run_dir)
+        merged = dict(stored)
+        for c in cats:
+            name = osp.basename(c.path)
+            prev = stored.get(name)
+            if prev is not None and (prev.size, prev.mtime) == (c.size, c.mtime):
+                c._absorb(prev)
+            merged[name] = c
+        return self.store(run_dir, list(merged.values()))
 
     def clear(self, run_dir=None):
         """Forget one run directory's catalogues, or all."""
@@ -199,3 +244,19 @@ class CatalogueCache:
 
 
 default_cache = CatalogueCache()
+
+
+def save_loaded(cats):
+    """Store what any of *cats* read lazily (INDEX arrays, flags, timestamps) since they
+    came from or went to a catalogue cache, so the next open of the run has it too.
+
+    Called by readers after an operation that may have loaded parts of many catalogues; does
+    nothing (and costs nothing) when none did.
+    """
+    todo = {}
+    for c in cats:
+        if c._unsaved and c._store is not None:
+            d = osp.dirname(c.path)
+            todo.setdefault((id(c._store), d), (c._store, d, []))[2].append(c)
+    for store, d, group in todo.values():
+        store.save_loaded(d, group)

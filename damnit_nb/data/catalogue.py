@@ -2,9 +2,11 @@
 
 A :class:`FileCatalogue` is an immutable, picklable description of one HDF5 file in the
 European XFEL format: its train IDs, its sources and, per source and index group, the
-``first``/``count`` arrays that locate each train's data. Building it reads a few small
-datasets and no data; everything else in :mod:`damnit_nb.data` works from catalogues and
-opens the file again only to read data or list keys.
+``first``/``count`` arrays that locate each train's data. Building it reads three small
+datasets (train IDs, format version, source list) and no data; a source's INDEX arrays, the
+validity flags and the timestamps are read when first needed, and kept. Everything else in
+:mod:`damnit_nb.data` works from catalogues and opens the file again only to read data or
+list keys.
 
 :meth:`FileCatalogue.to_dict` / :meth:`FileCatalogue.from_dict` turn a catalogue into plain
 lists and numbers (JSON-ready) and back, so a cache can store it; :meth:`FileCatalogue.is_current`
@@ -14,6 +16,7 @@ tells whether a stored catalogue still describes the file (same size and mtime).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 
 import numpy as np
@@ -67,6 +70,9 @@ class FrozenMap(Mapping):
 
 
 def _readonly(arr, dtype=np.uint64):
+    if (isinstance(arr, np.ndarray) and arr.dtype == dtype and not arr.flags.writeable
+            and arr.flags.c_contiguous):
+        return arr  # e.g. a view of a cache file's buffer
     arr = np.ascontiguousarray(arr, dtype=dtype)
     arr.setflags(write=False)
     return arr
@@ -78,39 +84,59 @@ def _decode(value):
     return value
 
 
+_NOT_LOADED = object()
+
+#: Serialises lazy loading (HDF5 calls are serialised by h5py anyway).
+_load_lock = threading.RLock()
+
+
 class FileCatalogue:
     """Immutable description of one run file (no data, only where the data is).
 
-    Attributes:
+    Attributes read when the catalogue is built (a few small datasets):
 
     - ``path`` (absolute path), ``size`` (bytes), ``mtime`` (seconds since the epoch)
-    - ``format_version``: e.g. ``'0.5'``, ``'1.0'``, ``'1.2'``
     - ``train_ids``: uint64 array, the file's trains in file order (padding removed)
+    - ``control_sources``, ``instrument_sources``: frozensets of source names
+    - ``legacy_sources``: mapping of legacy (alias) instrument name -> real name
+    - ``groups``: mapping of (real) source name -> tuple of its index groups. Control
+      sources have the one group ``''``; instrument sources one group per first key
+      component (``'data'``, ``'image'``...).
+
+    Attributes read from the file the first time they are asked for, then kept (opening a
+    run reads only what every run needs; most files' indexes are never asked for):
+
+    - ``format_version``: e.g. ``'0.5'``, ``'1.0'``, ``'1.2'``
+    - ``index``: mapping source -> index group -> ``(first, count)`` uint64 arrays, one entry
+      per train. A source's groups are read together when it is first looked up.
     - ``flag``: bool array, True for trains the DAQ marked valid (all True when the file
       has no ``INDEX/flag``; guessed from downward steps in 0.5 files)
     - ``timestamps``: uint64 array (ns since the epoch, UTC), or None when absent
-    - ``control_sources``, ``instrument_sources``: frozensets of source names
-    - ``legacy_sources``: mapping of legacy (alias) instrument name -> real name
-    - ``index``: mapping source -> index group -> ``(first, count)`` uint64 arrays, one
-      entry per train. Control sources use the group ``''``; instrument sources one group
-      per first key component (``'data'``, ``'image'``...).
-    - ``metadata``: mapping of run metadata (``creationDate``, ``runNumber``...). Read from
-      the file the first time it is asked for (most files of a run are never asked), then kept.
+    - ``metadata``: mapping of run metadata (``creationDate``, ``runNumber``...)
+
+    Index arrays read later are cut to the trains of the catalogue, so a file still growing
+    gives a consistent picture of the moment the catalogue was built.
     """
 
     __slots__ = (
         "path",
         "size",
         "mtime",
-        "format_version",
+        "_format_version",
         "train_ids",
-        "flag",
-        "timestamps",
         "control_sources",
         "instrument_sources",
         "legacy_sources",
-        "index",
+        "groups",
+        "_keep",
+        "_n_raw",
+        "_flag",
+        "_timestamps",
+        "_index",
+        "_index_pending",
         "_metadata",
+        "_unsaved",
+        "_store",
     )
 
     def __init__(
@@ -121,35 +147,48 @@ class FileCatalogue:
         mtime,
         format_version,
         train_ids,
-        flag=None,
-        timestamps=None,
+        flag=_NOT_LOADED,
+        timestamps=_NOT_LOADED,
         control_sources=(),
         instrument_sources=(),
         legacy_sources=(),
+        groups=None,
         index=(),
         metadata=None,
+        keep=None,
+        n_raw=None,
+        index_loader=None,
     ):
         set_ = object.__setattr__
         set_(self, "path", os.fspath(path))
         set_(self, "size", int(size))
         set_(self, "mtime", float(mtime))
-        set_(self, "format_version", str(format_version))
+        set_(self, "_format_version", None if format_version is None else str(format_version))
         tids = _readonly(train_ids)
         set_(self, "train_ids", tids)
-        if flag is None:
-            flag = np.ones(len(tids), dtype=bool)
-        set_(self, "flag", _readonly(flag, bool))
-        set_(self, "timestamps", None if timestamps is None else _readonly(timestamps))
         set_(self, "control_sources", frozenset(control_sources))
         set_(self, "instrument_sources", frozenset(instrument_sources))
         set_(self, "legacy_sources", FrozenMap(legacy_sources))
-        idx = {}
-        for src, groups in dict(index).items():
-            idx[src] = FrozenMap(
-                {g: (_readonly(fc[0]), _readonly(fc[1])) for g, fc in dict(groups).items()}
-            )
-        set_(self, "index", FrozenMap(idx))
+        if groups is None:  # every source's index given
+            index = {src: dict(g) for src, g in dict(index).items()}
+            groups = {src: tuple(g) for src, g in index.items()}
+            for src in self.control_sources:
+                groups.setdefault(src, ("",))
+        set_(self, "groups", FrozenMap({s: tuple(g) for s, g in dict(groups).items()}))
+        # Which rows of the file's INDEX arrays are the catalogue's trains: None for the
+        # first len(train_ids) rows, else a bool mask over the first n_raw rows.
+        set_(self, "_keep", None if keep is None else _readonly(keep, bool))
+        set_(self, "_n_raw", len(tids) if n_raw is None else int(n_raw))
+        set_(self, "_flag", _NOT_LOADED if flag is _NOT_LOADED else _readonly(flag, bool))
+        set_(self, "_timestamps", timestamps if timestamps is None or timestamps is _NOT_LOADED
+             else _readonly(timestamps))
+        set_(self, "_index", _freeze_index(index))
+        # A function giving more (already loaded) index entries when first needed, so a
+        # cache can hand over catalogues without building every source's arrays.
+        set_(self, "_index_pending", index_loader)
         set_(self, "_metadata", None if metadata is None else FrozenMap(metadata))
+        set_(self, "_unsaved", False)
+        set_(self, "_store", None)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -158,11 +197,22 @@ class FileCatalogue:
         raise AttributeError(f"{type(self).__name__} is immutable")
 
     def __getstate__(self):
-        return {name: getattr(self, name) for name in self.__slots__}
+        self._idx()
+        state = {name: getattr(self, name) for name in self.__slots__}
+        for name in ("_flag", "_timestamps"):
+            if state[name] is _NOT_LOADED:
+                state[name] = "not loaded"
+        state["_index"] = dict(state["_index"])
+        state["_index_pending"] = None
+        state["_store"] = None  # a cache belongs to one process
+        return state
 
     def __setstate__(self, state):
         for name in self.__slots__:
-            object.__setattr__(self, name, state[name])
+            value = state[name]
+            if name in ("_flag", "_timestamps") and isinstance(value, str):
+                value = _NOT_LOADED
+            object.__setattr__(self, name, value)
 
     def __repr__(self):
         return (
@@ -170,6 +220,119 @@ class FileCatalogue:
             f"{len(self.control_sources)} control + {len(self.instrument_sources)} "
             f"instrument sources, format {self.format_version}>"
         )
+
+    # --- read on first use -------------------------------------------------
+    def _memo(self, name, value):
+        # One-time memos of data fixed for this catalogue (same file, same trains).
+        object.__setattr__(self, name, value)
+        object.__setattr__(self, "_unsaved", True)
+
+    def _load(self, what):
+        """Read a lazily loaded part from the file: 'flag', 'timestamps' or a source name."""
+        from .files import open_file
+
+        with _load_lock:
+            try:
+                with open_file(self.path) as f:
+                    fid = f.id
+                    if what == "format_version":
+                        if self._format_version is None:
+                            v = _read(fid, "METADATA/dataFormatVersion")
+                            v = "0.5" if v is None else (
+                                _decode(np.atleast_1d(v)[0]) if v.size else "1.0")
+                            self._memo("_format_version", str(v))
+                    elif what == "flag":
+                        if self._flag is _NOT_LOADED:
+                            flag = _read(fid, "INDEX/flag")
+                            flag = (self._fit(flag).astype(bool) if flag is not None
+                                    else _guess_flag(self.train_ids))
+                            self._memo("_flag", _readonly(flag, bool))
+                    elif what == "timestamps":
+                        if self._timestamps is _NOT_LOADED:
+                            ts = _read(fid, "INDEX/timestamp", np.uint64)
+                            self._memo("_timestamps", None if ts is None else _readonly(self._fit(ts)))
+                    elif what not in self._idx():
+                        index = dict(self._index)
+                        index[what] = FrozenMap({
+                            g: self._read_first_count(fid, f"INDEX/{what}/{g}" if g else f"INDEX/{what}")
+                            for g in self.groups[what]
+                        })
+                        self._memo("_index", index)
+            except FileFormatError:
+                raise
+            except (KeyError, ValueError, TypeError, OSError) as e:
+                raise FileFormatError(self.path, f"unreadable INDEX ({e})") from e
+
+    def _fit(self, arr):
+        if self._keep is None:
+            return _fit(arr, self._n_raw, slice(0, len(self.train_ids)))
+        return _fit(arr, self._n_raw, self._keep)
+
+    def _read_first_count(self, fid, grp_path):
+        first, count = _read_first_count(fid, self.path, grp_path)
+        return _readonly(self._fit(first)), _readonly(self._fit(count))
+
+    def _absorb(self, other):
+        """Take over what *other* (a catalogue of the same file version) has loaded."""
+        with _load_lock:
+            if self._flag is _NOT_LOADED and other._flag is not _NOT_LOADED:
+                object.__setattr__(self, "_flag", other._flag)
+            if self._timestamps is _NOT_LOADED and other._timestamps is not _NOT_LOADED:
+                object.__setattr__(self, "_timestamps", other._timestamps)
+            if self._metadata is None and other._metadata is not None:
+                object.__setattr__(self, "_metadata", other._metadata)
+            mine = self._idx()
+            missing = {s: g for s, g in other._idx().items() if s not in mine}
+            if missing:
+                object.__setattr__(self, "_index", {**mine, **missing})
+
+    def _attach(self, store):
+        # The catalogue cache that keeps this catalogue (see cache.save_loaded), or None.
+        object.__setattr__(self, "_store", store)
+
+    def _mark_saved(self):
+        object.__setattr__(self, "_unsaved", False)
+
+    def loaded_index(self):
+        """The index entries read so far (``{source: {group: (first, count)}}``)."""
+        return dict(self._idx())
+
+    def _idx(self):
+        """The loaded index entries, taking over pending ones first."""
+        pending = self._index_pending
+        if pending is not None:
+            with _load_lock:
+                if self._index_pending is not None:
+                    extra = _freeze_index(pending())
+                    object.__setattr__(self, "_index", {**extra, **self._index})
+                    object.__setattr__(self, "_index_pending", None)
+        return self._index
+
+    @property
+    def format_version(self):
+        """The file format version, e.g. ``'0.5'``, ``'1.0'``, ``'1.2'``."""
+        if self._format_version is None:
+            self._load("format_version")
+        return self._format_version
+
+    @property
+    def flag(self):
+        """Per-train validity (see the class docstring)."""
+        if self._flag is _NOT_LOADED:
+            self._load("flag")
+        return self._flag
+
+    @property
+    def timestamps(self):
+        """Per-train timestamps in ns since the epoch, or None when the file has none."""
+        if self._timestamps is _NOT_LOADED:
+            self._load("timestamps")
+        return self._timestamps
+
+    @property
+    def index(self):
+        """Mapping source -> index group -> ``(first, count)``, read per source on first use."""
+        return _IndexView(self)
 
     @property
     def metadata(self):
@@ -179,7 +342,7 @@ class FileCatalogue:
 
             with open_file(self.path) as f:
                 meta = FrozenMap(_read_metadata(f.id, self.format_version))
-            object.__setattr__(self, "_metadata", meta)  # a one-time memo of fixed data
+            object.__setattr__(self, "_metadata", meta)  # not cached on disk: rarely needed
         return self._metadata
 
     # --- convenience -------------------------------------------------------
@@ -221,47 +384,92 @@ class FileCatalogue:
 
     # --- serialisation for caches -----------------------------------------
     def to_dict(self):
-        """Plain data (lists, numbers, strings) for JSON; inverse of :meth:`from_dict`."""
-        return {
+        """Plain data (lists, numbers, strings) for JSON; inverse of :meth:`from_dict`.
+
+        Lazily loaded parts are included only if already loaded.
+        """
+        d = {
             "path": self.path,
             "size": self.size,
             "mtime": self.mtime,
-            "format_version": self.format_version,
+            "format_version": self._format_version,
             "train_ids": self.train_ids.tolist(),
-            "flag": self.flag.tolist(),
-            "timestamps": None if self.timestamps is None else self.timestamps.tolist(),
             "control_sources": sorted(self.control_sources),
             "instrument_sources": sorted(self.instrument_sources),
             "legacy_sources": dict(self.legacy_sources),
+            "groups": {s: list(g) for s, g in self.groups.items()},
+            "keep": None if self._keep is None else self._keep.tolist(),
+            "n_raw": self._n_raw,
             "index": {
                 src: {g: [fc[0].tolist(), fc[1].tolist()] for g, fc in groups.items()}
-                for src, groups in self.index.items()
+                for src, groups in self._idx().items()
             },
             "metadata": None if self._metadata is None else {
                 k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._metadata.items()
             },
         }
+        if self._flag is not _NOT_LOADED:
+            d["flag"] = self._flag.tolist()
+        if self._timestamps is not _NOT_LOADED:
+            d["timestamps"] = None if self._timestamps is None else self._timestamps.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d):
         """Rebuild a catalogue from :meth:`to_dict` output."""
-        d = dict(d)
-        path = d.pop("path")
-        ts = d.pop("timestamps")
+        ts = d.get("timestamps", _NOT_LOADED)
         return cls(
-            path,
+            d["path"],
             size=d["size"],
             mtime=d["mtime"],
             format_version=d["format_version"],
             train_ids=np.asarray(d["train_ids"], dtype=np.uint64),
-            flag=np.asarray(d["flag"], dtype=bool),
-            timestamps=None if ts is None else np.asarray(ts, dtype=np.uint64),
+            flag=np.asarray(d["flag"], dtype=bool) if "flag" in d else _NOT_LOADED,
+            timestamps=ts if ts is None or ts is _NOT_LOADED else np.asarray(ts, dtype=np.uint64),
             control_sources=d["control_sources"],
             instrument_sources=d["instrument_sources"],
             legacy_sources=d["legacy_sources"],
+            groups=d["groups"],
             index=d["index"],
             metadata=d.get("metadata"),
+            keep=d.get("keep"),
+            n_raw=d.get("n_raw"),
         )
+
+
+def _freeze_index(index):
+    return {
+        src: FrozenMap({g: (_readonly(fc[0]), _readonly(fc[1])) for g, fc in dict(gs).items()})
+        for src, gs in dict(index).items()
+    }
+
+
+class _IndexView(Mapping):
+    """A catalogue's index as a read-only mapping, reading each source on first access."""
+
+    __slots__ = ("_cat",)
+
+    def __init__(self, cat):
+        self._cat = cat
+
+    def __getitem__(self, source):
+        cat = self._cat
+        found = cat._idx().get(source)
+        if found is None:
+            if source not in cat.groups:
+                raise KeyError(source)
+            cat._load(source)
+            found = cat._index[source]
+        return found
+
+    def __contains__(self, source):
+        return source in self._cat.groups
+
+    def __iter__(self):
+        return iter(self._cat.groups)
+
+    def __len__(self):
+        return len(self._cat.groups)
 
 
 # --- reading -----------------------------------------------------------------
@@ -300,11 +508,21 @@ def _read(loc, name, dtype=None):
     return arr
 
 
-def _read_sources(fid, path, version):
-    """Return (control, instrument {source: [groups]}) from METADATA."""
-    list_path = "METADATA/dataSourceId" if version == "0.5" else "METADATA/dataSources/dataSourceId"
+def _read_sources(fid, path):
+    """Return (control, instrument {source: [groups]}, is_0_5) from METADATA.
+
+    The source list's place tells the format: ``METADATA/dataSourceId`` in the first
+    format (0.5), ``METADATA/dataSources/dataSourceId`` from 1.0 on.
+    """
+    list_path = "METADATA/dataSources/dataSourceId"
     raw = _read(fid, list_path)
+    is_0_5 = raw is None and _exists(fid, "METADATA/dataSourceId")
+    if is_0_5:
+        list_path = "METADATA/dataSourceId"
+        raw = _read(fid, list_path)
     if raw is None:
+        if not _exists(fid, "METADATA"):
+            raise FileFormatError(path, "no METADATA group")
         raise FileFormatError(path, f"no {list_path} dataset")
     control = set()
     instrument = {}
@@ -323,11 +541,11 @@ def _read_sources(fid, path, version):
             continue  # virtual source listed by some 1.1 files
         else:
             raise FileFormatError(path, f"unknown data category {category!r} in {list_path}")
-    return control, instrument
+    return control, instrument, is_0_5
 
 
-def _read_first_count(fid, path, grp_path, ntrains_raw, keep):
-    """Read one index group's (first, count), truncated/masked to the file's trains."""
+def _read_first_count(fid, path, grp_path):
+    """Read one index group's (first, count) arrays as stored (not cut to the trains)."""
     first = _read(fid, f"{grp_path}/first", np.uint64)
     if first is None:
         raise FileFormatError(path, f"missing index dataset {grp_path}/first")
@@ -344,7 +562,7 @@ def _read_first_count(fid, path, grp_path, ntrains_raw, keep):
         first = first[:n]
         count = np.where(status[:n] != 0, last[:n] - first.astype(np.int64) + 1, 0)
         count = count.clip(0).astype(np.uint64)
-    return _fit(first, ntrains_raw, keep), _fit(count, ntrains_raw, keep)
+    return first, count
 
 
 def _fit(arr, ntrains_raw, keep):
@@ -416,61 +634,37 @@ def _read_open(f, path, st):
     import h5py
 
     fid = f.id
-    if not _exists(fid, "METADATA"):
-        raise FileFormatError(path, "no METADATA group")
     tid_raw = _read(fid, "INDEX/trainId", np.uint64)
     if tid_raw is None:
         raise FileFormatError(path, "no INDEX/trainId dataset")
 
-    v = _read(fid, "METADATA/dataFormatVersion")
-    if v is None:
-        version = "0.5"
-    else:
-        version = _decode(np.atleast_1d(v)[0]) if v.size else "1.0"
-
-    control, instrument = _read_sources(fid, path, version)
+    control, instrument, is_0_5 = _read_sources(fid, path)
 
     nonzero = tid_raw != 0
     n_valid = int(np.count_nonzero(nonzero))
     if n_valid == 0 or nonzero[:n_valid].all():
-        keep = slice(0, n_valid)  # the usual case: zero padding at the end only
+        keep = None  # the usual case: zero padding at the end only
+        train_ids = tid_raw[:n_valid]
     else:
         keep = nonzero
-    train_ids = tid_raw[keep]
-    ntrains_raw = len(tid_raw)
+        train_ids = tid_raw[keep]
 
-    flag = _read(fid, "INDEX/flag")
-    if flag is not None:
-        flag = _fit(flag, ntrains_raw, keep).astype(bool)
-    else:
-        flag = _guess_flag(train_ids)
-    timestamps = _read(fid, "INDEX/timestamp", np.uint64)
-    if timestamps is not None:
-        timestamps = _fit(timestamps, ntrains_raw, keep)
-
-    index = {}
-    for src in control:
-        index[src] = {"": _read_first_count(fid, path, f"INDEX/{src}", ntrains_raw, keep)}
-
+    groups = {src: ("",) for src in control}
     legacy = {}
     instrument_sources = set(instrument)
-    inst_gid = h5py.h5g.open(fid, b"INSTRUMENT") if instrument else None
-    for src, groups in instrument.items():
+    for src, grps in instrument.items():
         target = src
         try:
-            info = inst_gid.links.get_info(src.encode())
-        except (KeyError, ValueError):
+            info = fid.links.get_info(f"INSTRUMENT/{src}".encode())
+        except (KeyError, ValueError, RuntimeError):
             info = None
         if info is not None and info.type == h5py.h5l.TYPE_SOFT:
             # A legacy name: the link points at /INSTRUMENT/<real source>
-            target = _decode(inst_gid.links.get_val(src.encode())).lstrip("/").partition("/")[2]
+            link = fid.links.get_val(f"INSTRUMENT/{src}".encode())
+            target = _decode(link).lstrip("/").partition("/")[2]
             legacy[src] = target
-        if target in index:
-            continue
-        index[target] = {
-            g: _read_first_count(fid, path, f"INDEX/{target}/{g}", ntrains_raw, keep)
-            for g in dict.fromkeys(groups)
-        }
+        if target not in groups:
+            groups[target] = tuple(dict.fromkeys(grps))
     # Real sources behind legacy names are sources too (EXtra-data lists both names).
     instrument_sources.update(legacy.values())
 
@@ -478,14 +672,14 @@ def _read_open(f, path, st):
         path,
         size=st.st_size,
         mtime=st.st_mtime,
-        format_version=version,
+        format_version="0.5" if is_0_5 else None,
         train_ids=train_ids,
-        flag=flag,
-        timestamps=timestamps,
         control_sources=control,
         instrument_sources=instrument_sources,
         legacy_sources=legacy,
-        index=index,
+        groups=groups,
+        keep=keep,
+        n_raw=len(tid_raw),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .cache import save_loaded
 from .files import open_file
 
 __all__ = ["KeyData"]
@@ -266,6 +267,7 @@ class KeyData:
                         found = memo[mk] = _file_chunks(cat, self.source, group, self._selected,
                                                         self.inc_suspect_trains)
                 chunks.extend(found)
+            save_loaded(self.files)
             chunks.sort(key=lambda c: c.train_ids[0])
             if len(chunks) > 1:
                 chunks = self._drop_duplicate_trains(chunks)

@@ -19,8 +19,10 @@ import warnings
 
 import numpy as np
 
+from .cache import save_loaded
 from .catalogue import read_catalogue
 from .exceptions import FileFormatError, NoDataError, SourceNameError
+from .files import default_cache as handle_cache
 from .files import open_file
 from .source import SourceData
 
@@ -136,11 +138,17 @@ class DataCollection:
         self.is_single_run = is_single_run
 
         if source_files is None:
-            source_files = {}
-            for cat in self._files:
+            found = {}
+            for cat in self._files:  # in file order already
                 for src in cat.all_sources:
-                    source_files.setdefault(src, []).append(cat)
-        self._source_files = {s: tuple(sorted(fs, key=_file_order)) for s, fs in source_files.items()}
+                    found.setdefault(src, []).append(cat)
+            self._source_files = {s: tuple(fs) for s, fs in found.items()}
+        else:
+            rank = {id(c): i for i, c in enumerate(self._files)}
+            self._source_files = {
+                s: tuple(sorted(fs, key=lambda c: rank.get(id(c), len(rank))))
+                for s, fs in source_files.items()
+            }
         self._sections = {}
         for src, fs in self._source_files.items():
             self._sections[src] = "CONTROL" if src in fs[0].control_sources else "INSTRUMENT"
@@ -156,7 +164,9 @@ class DataCollection:
                 for c in self._files
                 if not sources.isdisjoint(c.all_sources)
             ]
-            train_ids = np.unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
+            train_ids = _sorted_unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
+            if not inc_suspect_trains:
+                save_loaded(self._files)  # the flags were read
             self._selected = None
         else:
             train_ids = np.unique(np.asarray(train_ids, dtype=np.uint64))
@@ -378,7 +388,9 @@ class DataCollection:
         res = np.full(len(self._train_ids), np.datetime64("NaT"), dtype="datetime64[ns]")
         todo = np.ones(len(self._train_ids), dtype=bool)
         for cat in self._files:
-            if cat.timestamps is None or not todo.any():
+            if not todo.any():
+                break
+            if cat.timestamps is None:
                 continue
             pos = np.searchsorted(self._train_ids, cat.train_ids)
             ok = pos < len(self._train_ids)
@@ -388,6 +400,7 @@ class DataCollection:
             fill = todo[pos]
             res[pos[fill]] = ts[fill].astype("datetime64[ns]")
             todo[pos[fill]] = False
+        save_loaded(self._files)
         if labelled:
             import pandas as pd
 
@@ -542,6 +555,17 @@ class DataCollection:
         return False
 
 
+def _sorted_unique(arr):
+    """``np.unique`` for train IDs, faster on the nearly sorted arrays runs give."""
+    if len(arr) == 0:
+        return arr
+    arr = np.sort(arr, kind="stable")  # timsort: near-linear on nearly sorted input
+    keep = np.empty(len(arr), dtype=bool)
+    keep[0] = True
+    np.not_equal(arr[1:], arr[:-1], out=keep[1:])
+    return arr[keep]
+
+
 def _file_order(cat):
     tids = cat.train_ids
     first = int(tids.min()) if len(tids) else np.iinfo(np.int64).max
@@ -554,14 +578,20 @@ def _file_order(cat):
 def _read_files(paths, on_error, none_ok=False):
     """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*.
 
-    If no file is readable (and not *none_ok*), the first error is raised.
+    If no file is readable (and not *none_ok*), the first error is raised. A file is closed
+    again after its catalogue is read, unless the shared handle cache has it open already:
+    HDF5 compares each file it opens with every open file, so opening hundreds of files
+    while holding them all open costs more than opening them again when data is read.
     """
     _check_on_error(on_error)
     cats, errors = [], []
     for p in paths:
         try:
-            with open_file(p) as f:
-                cats.append(read_catalogue(p, f))
+            if p in handle_cache:
+                with open_file(p) as f:
+                    cats.append(read_catalogue(p, f))
+            else:
+                cats.append(read_catalogue(p))
         except (FileFormatError, FileNotFoundError) as e:
             if on_error == "raise":
                 raise

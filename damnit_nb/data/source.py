@@ -146,7 +146,7 @@ class SourceData:
         """The INDEX groups of this source ('' for control sources)."""
         groups = set()
         for cat in self.files:
-            groups.update(cat.index.get(cat.resolve(self.source), {}).keys())
+            groups.update(cat.groups.get(cat.resolve(self.source), ()))
         return groups
 
     def _key_for_group(self, group):
