@@ -16,6 +16,17 @@ def run_number_from_dirname(name):
     return int(m.group(1)) if m else None
 
 
+class _Seen:
+    """What the finder knows of one run directory."""
+
+    __slots__ = ("dir_mtime_ns", "signature", "newest")
+
+    def __init__(self, dir_mtime_ns, signature, newest):
+        self.dir_mtime_ns = dir_mtime_ns
+        self.signature = signature
+        self.newest = newest
+
+
 class RunFinder:
     """Polls a ``raw/`` directory; :meth:`poll` returns runs that are ready to process.
 
@@ -23,13 +34,24 @@ class RunFinder:
     ``settle`` seconds. A run is reported again if its files change after it was reported
     (a late sequence file, re-migrated data). Runs that were already there when polling began
     are ready at once if they settled long ago. Not thread-safe: one poller.
+
+    Cost: a poll lists ``raw/`` and stats each run directory; it stats a run's files only
+    when they may have changed: the directory's mtime moved (a file added, removed or
+    renamed), the run is recent (files changed in the last ``recent`` seconds) or still
+    settling, or it is the run's turn in a round of ``recheck`` older runs per poll, which
+    catches files rewritten in place without touching their directory.
     """
 
-    def __init__(self, raw_dir, settle=5.0):
+    def __init__(self, raw_dir, settle=5.0, *, recent=600.0, recheck=16):
         self.raw_dir = Path(raw_dir)
         self.settle = float(settle)
+        self.recent = float(recent)
+        self.recheck = int(recheck)
         self._reported = {}  # run -> files signature when reported
+        self._seen = {}  # run -> _Seen
+        self._round = []  # older runs still to recheck in this round
         self.unsettled = frozenset()  # runs seen at the last poll whose files are still changing
+        self.vanished = frozenset()  # runs reported earlier whose directory is gone
 
     def poll(self, now=None):
         """Runs ready since the last poll: a list of ``(run_number, path)``, newest first."""
@@ -38,22 +60,39 @@ class RunFinder:
         try:
             entries = list(os.scandir(self.raw_dir))
         except FileNotFoundError:
-            self.unsettled = frozenset()
-            return ready
+            entries = []
+        if not self._round:
+            self._round = sorted(self._seen)
+        turn = set(self._round[-self.recheck:]) if self.recheck > 0 else set()
+        del self._round[-self.recheck:]
+        present = set()
         for entry in entries:
             run = run_number_from_dirname(entry.name)
             if run is None or not entry.is_dir():
                 continue
-            signature, newest = _signature(entry.path)
-            if not signature or self._reported.get(run) == signature:
+            try:
+                dir_mtime_ns = entry.stat().st_mtime_ns
+            except FileNotFoundError:
                 continue
-            if now - newest < self.settle:
+            present.add(run)
+            seen = self._seen.get(run)
+            if (seen is None or seen.dir_mtime_ns != dir_mtime_ns or run in turn
+                    or run in self.unsettled or now - seen.newest < self.recent
+                    or now - dir_mtime_ns / 1e9 < self.recent):
+                signature, newest = _signature(entry.path)
+                seen = self._seen[run] = _Seen(dir_mtime_ns, signature, newest)
+            if not seen.signature or self._reported.get(run) == seen.signature:
+                continue
+            if now - seen.newest < self.settle:
                 unsettled.add(run)
                 continue
-            self._reported[run] = signature
+            self._reported[run] = seen.signature
             ready.append((run, Path(entry.path)))
+        for run in set(self._seen) - present:
+            del self._seen[run]
         ready.sort(reverse=True)
         self.unsettled = frozenset(unsettled)
+        self.vanished = frozenset(set(self._reported) - present)
         return ready
 
 

@@ -58,3 +58,79 @@ def test_runs_still_changing_are_listed_as_unsettled(tmp_path):
     assert finder.unsettled == {2}
     assert [r for r, _ in finder.poll(now + 5)] == [2]
     assert finder.unsettled == frozenset()
+
+
+def _age_dir(d, age=3600.0):
+    t = time.time() - age
+    for f in d.iterdir():
+        os.utime(f, (t, t))
+    os.utime(d, (t, t))
+
+
+def _count_signatures(monkeypatch):
+    from damnit_nb.engine import watcher
+
+    calls = []
+    real = watcher._signature
+
+    def spy(path):
+        calls.append(os.path.basename(path))
+        return real(path)
+
+    monkeypatch.setattr(watcher, "_signature", spy)
+    return calls
+
+
+def test_old_unchanged_runs_are_not_rescanned_every_poll(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    for run in range(1, 41):
+        _age_dir(make_run(raw, run, age=3600))
+    finder = RunFinder(raw, settle=5, recheck=4)
+    assert len(finder.poll()) == 40
+    calls = _count_signatures(monkeypatch)
+    finder.poll()
+    assert len(calls) == 4  # only this poll's share of the round of rechecks
+    for _ in range(9):
+        finder.poll()
+    assert sorted(calls) == sorted(f"r{run:04d}" for run in range(1, 41))  # all, once
+
+
+def test_new_file_in_an_old_run_is_found_at_the_next_poll(tmp_path):
+    raw = tmp_path / "raw"
+    d = make_run(raw, 7, age=3600)
+    _age_dir(d)
+    finder = RunFinder(raw, settle=5, recheck=0)
+    assert len(finder.poll()) == 1
+    make_run(raw, 7, files=("RAW-R{r:04d}-DA01-S00001.h5",), age=100)  # touches the directory
+    assert [r for r, _ in finder.poll()] == [7]
+
+
+def test_file_rewritten_in_place_is_found_by_the_recheck_round(tmp_path):
+    raw = tmp_path / "raw"
+    dirs = [make_run(raw, run, age=3600) for run in range(1, 11)]
+    for d in dirs:
+        _age_dir(d)
+    finder = RunFinder(raw, settle=5, recheck=2)
+    assert len(finder.poll()) == 10
+    f = next(dirs[3].iterdir())
+    f.write_bytes(b"y" * 20)  # rewritten in place: the directory's mtime does not move
+    t = time.time() - 100
+    os.utime(f, (t, t))
+    os.utime(dirs[3], (time.time() - 3600,) * 2)
+    found = []
+    for _ in range(5):  # one full round of 10 runs, 2 per poll
+        found += finder.poll()
+    assert [r for r, _ in found] == [4]
+
+
+def test_vanished_runs_are_listed(tmp_path):
+    import shutil
+
+    raw = tmp_path / "raw"
+    make_run(raw, 1)
+    d = make_run(raw, 2)
+    finder = RunFinder(raw, settle=5)
+    finder.poll()
+    shutil.rmtree(d)
+    assert finder.poll() == []
+    assert finder.vanished == {2}
