@@ -66,6 +66,8 @@ def _ls(args):
     except (OSError, ValueError, KeyError) as e:  # reading errors say what to do next
         print(f"damnit_nb ls: error: {_one_line(e)}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        return 130
     for w in caught:
         skipped += issubclass(w.category, DamnitNbWarning)
         print(f"damnit_nb ls: warning: {_one_line(w.message)}", file=sys.stderr)

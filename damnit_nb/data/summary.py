@@ -127,13 +127,9 @@ def _group_detectors(instrument_sources):
             continue
         pattern = f"{m['head']}{{n}}{m['tail']}"
         groups.setdefault(pattern, {})[int(m["num"])] = source
-    detectors = []
-    for pattern, modules in sorted(groups.items()):
-        if len(modules) == 1 and "/DET/" not in pattern and "/CORR/" not in pattern:
-            others.extend(modules.values())
-        else:
-            detectors.append((pattern, dict(sorted(modules.items()))))
-    return detectors, sorted(others)
+    detectors = [(pattern, dict(sorted(modules.items())))
+                 for pattern, modules in sorted(groups.items())]
+    return detectors, others
 
 
 def _detector_lines(run, pattern, modules, want_keys):

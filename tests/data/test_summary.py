@@ -200,6 +200,23 @@ def test_ls_proposal_and_run(tmp_path, capsys):
     assert "Proposal 777, run 3" in out and "# of trains:    12" in out
     assert main(["ls", str(prop), "3", "--data", "raw", "--keys"]) == 0
     assert "image.data" in capsys.readouterr().out
+    assert main(["ls", str(prop), "3", "--data", "all"]) == 0  # no proc data: raw alone
+    assert capsys.readouterr().out == out
+    assert main(["ls", str(prop), "3", "--data", "proc"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "proc/r0003 does not exist" in err and len(err.splitlines()) == 1
+
+
+def test_ls_proposal_number(tmp_path):
+    from damnit_nb.data.run import DATA_ROOT_ENV
+    from damnit_nb.simulate import simulate_run
+
+    simulate_run(tmp_path / "SPB" / "202601" / "p001234", 2, trains=8, modules=1)
+    done = _ls(1234, 2, env={**os.environ, DATA_ROOT_ENV: str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert "Proposal 1234, run 2" in done.stdout and "# of trains:    8" in done.stdout
+    line = _error_line(_ls(4321, 2, env={**os.environ, DATA_ROOT_ENV: str(tmp_path)}))
+    assert "Proposal 4321 not found" in line and DATA_ROOT_ENV in line
 
 
 def _error_line(done):
