@@ -5,8 +5,9 @@
 ``train_timestamps()``, ``run[source]``, ``data_counts()``, ``dtype``, ``entry_shape``), so it
 describes EXtra-data's collections as well as ours.
 
-Multi-module detectors (sources such as ``SPB_DET_AGIPD1M-1/DET/{n}CH0:xtdf``, one per
-module, or ``.../CORR/{n}CH0:output`` for corrected data) are grouped into one line each.
+Detectors, whose modules are numbered instrument sources under ``/DET/`` or ``/CORR/``
+(``SPB_DET_AGIPD1M-1/DET/{n}CH0:xtdf``, ``SPB_IRDA_JF4M/DET/JNGFR{n}:daqOutput``, corrected
+``SPB_DET_AGIPD1M-1/CORR/{n}CH0:output``), are shown as one entry each.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ def run_summary(run, keys=False):
 
     *run* is a collection from :func:`~damnit_nb.data.RunDirectory`,
     :func:`~damnit_nb.data.open_run` (or EXtra-data's). The summary gives the number of
-    trains, duration, first and last train ID; each multi-module detector on one line
-    (module count, entries per train, shape of its main key); then instrument and control
-    sources. *keys*: True to list every source's keys with dtype and entry shape (a
-    detector's keys are those of its first module), or a glob of source names to list the
+    trains, duration (from train timestamps, last minus first plus 0.1 s, else trains x
+    0.1 s), first and last train ID; each detector as one entry (modules, frames or
+    entries per train, dtype and entry shape of its biggest key); then the other instrument
+    sources and the control sources. *keys*: True to list every source's keys with dtype and entry shape (a
+    detector's keys are those of its first matching module), or a glob of source names to list the
     keys of those sources only.
     """
     lines = _train_lines(run)
