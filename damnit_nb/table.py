@@ -31,14 +31,18 @@ class RunTable:
     settle: seconds a run's files must be unchanged before it is processed.
     poll: seconds between looks at ``raw/`` for new runs.
     watch: start the engine at once (else call ``start()``).
+    reader: what variables get as their run: ``"damnit_nb"`` (default, our reader) or
+        ``"extra_data"`` (an ``extra_data.DataCollection``; needs EXtra-data installed).
     """
 
     def __init__(self, proposal, context=None, *, database=None, proposal_number=None,
-                 settle=5.0, poll=1.0, watch=True):
+                 settle=5.0, poll=1.0, watch=True, reader="damnit_nb"):
         from .context import Definitions, load_context_file
-        from .engine import Engine
+        from .engine import Engine, run_opener
         from .store import Database
 
+        open_run = run_opener(reader)  # before anything is made: a bad choice fails at once
+        self.reader = reader
         self.proposal_dir = Path(proposal).expanduser().absolute()
         if not self.proposal_dir.is_dir():
             raise FileNotFoundError(
@@ -64,7 +68,8 @@ class RunTable:
             self._set_definitions(self._file_defs)
 
         self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
-                              proposal=self.proposal, settle=settle, poll=poll)
+                              proposal=self.proposal, settle=settle, poll=poll,
+                              open_run=open_run)
         if watch:
             self.start()
 

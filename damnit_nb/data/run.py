@@ -531,21 +531,15 @@ class DataCollection:
         return self.union(other)
 
     # --- summary ---------------------------------------------------------------------
-    def info(self):
-        """Print a short summary of trains and sources."""
-        tids = self._train_ids
-        print(f"# of trains:    {len(tids)}")
-        if len(tids):
-            print(f"First train ID: {tids[0]}")
-            print(f"Last train ID:  {tids[-1]}")
-        print()
-        print(f"{len(self.instrument_sources)} instrument sources:")
-        for s in sorted(self.instrument_sources):
-            print("  -", s)
-        print()
-        print(f"{len(self.control_sources)} control sources:")
-        for s in sorted(self.control_sources):
-            print("  -", s)
+    def info(self, details_for_sources=None):
+        """Print a summary of trains, detectors and sources (see :func:`.summary.run_summary`).
+
+        *details_for_sources*: a glob of source names (``'*'`` for all) whose keys are listed
+        too, with dtype and entry shape. ``python -m damnit_nb ls`` prints the same.
+        """
+        from .summary import run_summary
+
+        print(run_summary(self, keys=details_for_sources or False))
 
     # Context-manager support (files are shared and closed by the handle cache).
     def __enter__(self):

@@ -142,8 +142,14 @@ class SourceData:
         return sorted(self.keys(inc_timestamps=False))
 
     # --- counts -------------------------------------------------------------------
+    @property
     def index_groups(self):
-        """The INDEX groups of this source ('' for control sources)."""
+        """The INDEX groups of this source ('' for control sources), a set (as in EXtra-data).
+
+        When some keys are selected, only the groups of those keys.
+        """
+        if self._sel_keys is not None and not self.is_control:
+            return {k.partition(".")[0] for k in self._sel_keys}
         groups = set()
         for cat in self.files:
             groups.update(cat.groups.get(cat.resolve(self.source), ()))
@@ -158,7 +164,7 @@ class SourceData:
 
     def data_counts(self, labelled=True, index_group=None):
         """Entries per selected train (largest over index groups unless *index_group*)."""
-        groups = [index_group] if index_group is not None else sorted(self.index_groups())
+        groups = [index_group] if index_group is not None else sorted(self.index_groups)
         if not groups:
             groups = [""]
         counts = None
@@ -174,7 +180,7 @@ class SourceData:
     def train_id_coordinates(self, index_group=None):
         """Train IDs of the entries (for control sources: the trains with data)."""
         if index_group is None:
-            groups = sorted(self.index_groups())
+            groups = sorted(self.index_groups)
             if len(groups) > 1:
                 raise ValueError(
                     f"{self.source} has several index groups ({', '.join(groups)}); "

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timezone
 
 from .processor import RunMeta, compute_run
+from .readers import DEFAULT_READER, run_opener
 from .watcher import RunFinder
 
 __all__ = ["Engine", "EngineStatus"]
@@ -70,6 +71,8 @@ class Engine:
     ``definitions()`` returns the current ``Definitions`` (called for every run, so new
     variables apply at once); ``listener`` gets ``engine_run_added(run, start_time)``,
     ``engine_results(run, names)`` and ``engine_status(status)`` from the engine thread.
+    ``open_run(path)`` opens a run directory (default: damnit_nb's reader; see
+    :func:`.readers.run_opener` for EXtra-data's).
     """
 
     def __init__(self, proposal_dir, db, definitions, listener, *, proposal=None, settle=5.0,
@@ -81,7 +84,7 @@ class Engine:
         self._proposal = proposal
         self._poll_interval = float(poll)
         self._finder = RunFinder(proposal_dir / "raw", settle=settle)
-        self._open_run = open_run or _open_run_directory
+        self._open_run = open_run or run_opener(DEFAULT_READER)
         self._paths = {}  # run -> path, for runs found on disk
         self._known_runs = {r.run for r in db.runs()}  # runs in the database (engine thread)
         self._cond = threading.Condition()
@@ -265,12 +268,6 @@ class ResultNotStored(Exception):
 
     def __init__(self, cause):
         super().__init__(f"the result could not be stored: {type(cause).__name__}: {cause}")
-
-
-def _open_run_directory(path):
-    from ..data import RunDirectory
-
-    return RunDirectory(path)
 
 
 def _start_time(run, path):
