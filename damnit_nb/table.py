@@ -12,7 +12,8 @@ from pathlib import Path
 
 __all__ = ["RunTable"]
 
-_FIXED_COLUMNS = [("run", "Run"), ("start_time", "Start time"), ("comment", "Comment")]
+_FIXED_COLUMNS = [("run", "Run"), ("state", "State"), ("start_time", "Start time"),
+                  ("comment", "Comment")]
 
 
 class RunTable:
@@ -33,15 +34,27 @@ class RunTable:
     watch: start the engine at once (else call ``start()``).
     reader: what variables get as their run: ``"damnit_nb"`` (default, our reader) or
         ``"extra_data"`` (an ``extra_data.DataCollection``; needs EXtra-data installed).
+    executor: where variables are computed: ``"threads"`` (default: threads of this
+        kernel) or ``"processes"`` (worker processes: a variable that hangs or exhausts
+        memory fails alone); ``workers``: how many runs at once.
+    cluster: a Dask ``distributed.Client`` or scheduler address: variables declared with
+        ``cluster=True`` are computed there (for the facility's cluster, a client of a
+        dask-jobqueue ``SLURMCluster``).
+    timeout: seconds one run's variables may take before they are stopped and marked as
+        timed out (None: no limit).
+    params: values for ``param#name`` arguments of variables.
     """
 
     def __init__(self, proposal, context=None, *, database=None, proposal_number=None,
-                 settle=5.0, poll=1.0, watch=True, reader="damnit_nb"):
+                 settle=5.0, poll=1.0, watch=True, reader="damnit_nb", executor="threads",
+                 workers=1, cluster=None, timeout=None, params=None):
         from .context import Definitions, load_context_file
         from .engine import Engine, run_opener
+        from .engine.executors import make_executor
         from .store import Database
 
-        open_run = run_opener(reader)  # before anything is made: a bad choice fails at once
+        run_opener(reader)  # before anything is made: a bad choice fails at once
+        executor = make_executor(executor, workers)
         self.reader = reader
         self.proposal_dir = Path(proposal).expanduser().absolute()
         if not self.proposal_dir.is_dir():
@@ -69,7 +82,9 @@ class RunTable:
 
         self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
                               proposal=self.proposal, settle=settle, poll=poll,
-                              open_run=open_run)
+                              reader=reader, executor=executor, cluster=cluster,
+                              timeout=timeout, params=params,
+                              log_dir=self.database_dir / "process_logs")
         if watch:
             self.start()
 
@@ -153,6 +168,31 @@ class RunTable:
         """What the engine is doing (an ``EngineStatus``)."""
         return self._engine.status()
 
+    def run_states(self):
+        """{run: "queued" | "running" | "done" | "failed" | "cancelled"} for runs seen since
+        the table started ("failed": a variable raised, or the run's task failed)."""
+        return self._engine.run_states()
+
+    def logs(self, run):
+        """What computing ``run`` printed (stdout, stderr, tracebacks), oldest first."""
+        from .engine.engine import log_path
+
+        path = log_path(self.database_dir / "process_logs", run, self.proposal)
+        try:
+            return path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def reprocess(self, runs="all", match=None):
+        """Compute variables again even if up to date: ``runs`` is "all" or run numbers,
+        ``match`` a glob (or list of globs) on variable names or titles (None: all).
+        Returns the names of the variables queued."""
+        return self._engine.reprocess(runs, match)
+
+    def cancel(self, runs=None):
+        """Stop computing: drop waiting runs and stop running ones (all, or ``runs``)."""
+        self._engine.cancel(runs)
+
     # -- engine control -----------------------------------------------------------------------
     def start(self):
         """Start watching the proposal (``RunTable`` does it unless ``watch=False``)."""
@@ -177,6 +217,11 @@ class RunTable:
         view = self._view
         if view is not None:
             view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
+
+    def engine_run_state(self, run, state):
+        view = self._view
+        if view is not None:
+            view.set_cells(run, {"state": state})
 
     def engine_results(self, run, names):
         view = self._view
@@ -210,8 +255,10 @@ class RunTable:
     def _fill_view(self):
         view = self._view
         values = self._db.values()
+        states = self._engine.run_states()
         for info in self._db.runs():
-            row = {"run": info.run, "start_time": _format_time(info.start_time)}
+            row = {"run": info.run, "start_time": _format_time(info.start_time),
+                   "state": states.get(info.run)}
             view.set_cells(info.run, row)
             self._show_values(view, info.run, values.get(info.run, {}))
         view.set_status(self._status_html(self._status or self._engine.status()))

@@ -42,7 +42,7 @@ def compute_run(defs, names, open_run, meta):
     try:
         run = open_run()
     except Exception as e:  # a broken run: every variable says why
-        log.warning("run %s: cannot open its data: %s", meta.run_number, e)
+        log.warning("run %s: cannot open its data: %s", meta.run_number, e, exc_info=True)
         for name in names:
             outcome.results.append(prepare_error(name, RunNotReadable(e)))
             outcome.code_versions[name] = defs.versions[name]
@@ -60,7 +60,8 @@ def compute_run(defs, names, open_run, meta):
             stored = _store_value(name, var, value, prepare_result)
         except Exception as e:
             if not isinstance(e, Skip):
-                log.info("run %s: variable %r raised %r", meta.run_number, name, e)
+                log.info("run %s: variable %r raised %r", meta.run_number, name, e,
+                         exc_info=True)
                 outcome.errors += 1
             failed[name] = f"{name} ({type(e).__name__}: {e})"
             outcome.results.append(prepare_error(name, e))

@@ -1,0 +1,210 @@
+"""The engine's executors, scheduling and controls, through a real RunTable.
+
+Threads, worker processes and a Dask LocalCluster compute the same variables to the same
+values; logs, run states, reprocess, cancel and time limits behave as documented; a worker
+process that dies takes only its own run with it.
+"""
+
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from damnit_nb import RunTable
+from damnit_nb.context import Variable
+from damnit_nb.simulate import simulate_run
+
+XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
+
+
+@pytest.fixture
+def proposal(tmp_path):
+    path = tmp_path / "p003100"
+    for run in (1, 2, 3):
+        simulate_run(path, run, trains=20, modules=1)
+    return path
+
+
+def _expected_means(proposal):
+    from damnit_nb.data import RunDirectory
+
+    return {run: float(RunDirectory(proposal / "raw" / f"r{run:04d}")[XGM].ndarray()[:, :5].mean())
+            for run in (1, 2, 3)}
+
+
+def cell_variables(code):
+    """Variables defined as in a notebook cell: functions of module ``__main__``."""
+    namespace = {"__name__": "__main__", "Variable": Variable, "np": np}
+    exec(textwrap.dedent(code), namespace)
+    return [v for v in namespace.values() if isinstance(v, Variable)]
+
+
+MEAN_CELL = '''
+    OFFSET = 0.0  # a notebook global the variable uses
+
+    @Variable(title="Mean")
+    def mean(run):
+        print("computing the mean of", len(run.train_ids), "trains")
+        data = run["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD"].ndarray()[:, :5]
+        return float(data.mean()) + OFFSET
+
+    @Variable(title="Broken")
+    def broken(run, m: "var#mean"):
+        raise ValueError("this variable always fails")
+'''
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_executors_compute_the_same_values_and_keep_logs(proposal, executor):
+    with RunTable(proposal, settle=0.1, poll=0.1, executor=executor, workers=2) as table:
+        for var in cell_variables(MEAN_CELL):
+            table.add_variable(var)
+        assert table.wait(60)
+        df = table.to_dataframe()
+        for run, mean in _expected_means(proposal).items():
+            assert df.loc[run, "Mean"] == pytest.approx(mean)
+        assert all(("ValueError" in table.errors()[(run, "broken")]) for run in (1, 2, 3))
+        assert table.run_states() == {1: "failed", 2: "failed", 3: "failed"}
+        log = table.logs(2)
+        assert "computing the mean of 20 trains" in log
+        assert "this variable always fails" in log and "Traceback" in log
+        assert "run 2: " in log and table.logs(99) == ""
+
+
+def test_a_dying_worker_process_fails_only_its_run(proposal):
+    code = '''
+        import os, signal
+
+        @Variable(title="Dies on run 2")
+        def dies(run):
+            import damnit_nb  # noqa
+            if run.train_ids[0] == RUN2_FIRST_TRAIN:
+                os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's OOM killer would
+            return 1
+    '''
+    from damnit_nb.data import RunDirectory
+
+    first = int(RunDirectory(proposal / "raw" / "r0002").train_ids[0])
+    with RunTable(proposal, settle=0.1, poll=0.1, executor="processes") as table:
+        for var in cell_variables(code.replace("RUN2_FIRST_TRAIN", str(first))):
+            table.add_variable(var)
+        assert table.wait(60)
+        df = table.to_dataframe()
+        assert df.loc[1, "Dies on run 2"] == 1 and df.loc[3, "Dies on run 2"] == 1
+        error = table.errors()[(2, "dies")]
+        assert "SIGKILL" in error and "out of memory" in error
+        assert table.run_states()[2] == "failed" and table.run_states()[3] == "done"
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_a_variable_over_the_time_limit_is_stopped_alone(proposal, executor):
+    code = '''
+        import time
+
+        @Variable(title="Slow on run 3")
+        def slow(run):
+            if len(run.files) and str(run.files[0].filename).endswith("S00000.h5") and \\
+                    "r0003" in str(run.files[0].filename):
+                while True:  # hangs (in Python code, so even a thread can be interrupted)
+                    time.sleep(0.01)
+            return 2
+    '''
+    with RunTable(proposal, settle=0.1, poll=0.1, executor=executor, timeout=2) as table:
+        for var in cell_variables(code):
+            table.add_variable(var)
+        assert table.wait(60)
+        df = table.to_dataframe()
+        assert df.loc[1, "Slow on run 3"] == 2 and df.loc[2, "Slow on run 3"] == 2
+        assert "TimeoutError" in table.errors()[(3, "slow")]
+        assert table.run_states() == {1: "done", 2: "done", 3: "failed"}
+
+
+def test_reprocess_recomputes_only_what_matches(proposal):
+    calls = []
+
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        @table.variable(title="XGM/Mean")
+        def xgm_mean(run):
+            calls.append(("xgm_mean", int(run.train_ids[0])))
+            return 1.0
+
+        @table.variable(title="Other")
+        def other(run):
+            calls.append(("other", int(run.train_ids[0])))
+            return 2.0
+
+        assert table.wait(60)
+        assert len(calls) == 6
+        calls.clear()
+        assert table.wait(5)
+        assert calls == []  # up to date: nothing recomputed by itself
+        assert table.reprocess(runs=[1, 3], match="XGM/*") == ["xgm_mean"]
+        assert table.wait(60)
+        assert sorted(name for name, _ in calls) == ["xgm_mean", "xgm_mean"]
+        calls.clear()
+        table.reprocess(match="other")
+        assert table.wait(60)
+        assert sorted(name for name, _ in calls) == ["other"] * 3
+
+
+def test_cancel_stops_work_and_leaves_it_to_do(proposal):
+    started = []
+
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        assert table.wait(30)  # every run found (cancel does not stop runs found later)
+
+        @table.variable(title="Slow")
+        def slow(run):
+            started.append(time.monotonic())
+            for _ in range(500):
+                time.sleep(0.01)
+            return 3
+
+        deadline = time.monotonic() + 30
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        table.cancel()
+        assert table.wait(30)
+        states = table.run_states()
+        assert set(states.values()) == {"cancelled"}
+        assert table.to_dataframe()["Slow"].isna().all()  # nothing was stored
+        assert len(started) == 1  # the other runs never started
+
+        @table.variable(title="Slow")
+        def slow(run):  # noqa: F811  (redefined quicker: the work is done now)
+            return 3
+
+        assert table.wait(60)
+        assert (table.to_dataframe()["Slow"] == 3).all()
+
+
+def test_cluster_variables_go_to_dask(proposal):
+    distributed = pytest.importorskip("distributed")
+
+    code = '''
+        @Variable(title="Where", cluster=True)
+        def where(run):
+            from distributed import get_worker
+            return get_worker().address
+
+        @Variable(title="Here")
+        def here(run):
+            try:
+                from distributed import get_worker
+                get_worker()
+                return "dask"
+            except Exception:
+                return "kernel"
+    '''
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with RunTable(proposal, settle=0.1, poll=0.1, cluster=client) as table:
+            for var in cell_variables(code):
+                table.add_variable(var)
+            assert table.wait(120)
+            df = table.to_dataframe()
+            workers = set(client.scheduler_info()["workers"])
+            assert set(df["Where"]) <= workers and len(set(df["Where"])) == 1
+            assert set(df["Here"]) == {"kernel"}
