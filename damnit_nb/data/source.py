@@ -192,6 +192,18 @@ class SourceData:
                           train_ids=tids, selected=tids, keys=self._sel_keys,
                           inc_suspect_trains=self.inc_suspect_trains)
 
+    def split_trains(self, parts=None, trains_per_part=None):
+        """Split the selected trains into consecutive parts: an iterator of SourceData.
+
+        Trains without data for this source count too, so different sources and keys of
+        a run split into matching parts. See :meth:`DataCollection.split_trains
+        <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
+        """
+        from .run import _split_slices, by_index
+
+        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        return (self.select_trains(by_index[sl]) for sl in slices)
+
     # --- run values -------------------------------------------------------------
     def _run_keys(self):
         if not self.is_control:
