@@ -199,6 +199,19 @@ class KeyData:
         return self.section == "INSTRUMENT"
 
     @property
+    def is_reduction(self):
+        return self.section == "REDUCTION"
+
+    @property
+    def is_errata(self):
+        return self.section == "ERRATA"
+
+    @property
+    def is_auxiliary(self):
+        """A key of an auxiliary (REDUCTION or ERRATA) source."""
+        return self.is_reduction or self.is_errata
+
+    @property
     def index_group(self):
         """The INDEX group locating this key's data ('' for control sources)."""
         return "" if self.is_control else self.key.partition(".")[0]

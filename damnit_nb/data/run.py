@@ -245,6 +245,21 @@ class DataCollection:
         return frozenset(s for s, sec in self._sections.items() if sec == "INSTRUMENT")
 
     @property
+    def auxiliary(self):
+        """The auxiliary (REDUCTION and ERRATA) sources, which ``all_sources`` leaves out:
+        an :class:`~damnit_nb.data.auxiliary.AuxiliaryIndexer` (``run.auxiliary[name]``,
+        ``run.auxiliary[name, key]``). Read from the files on first use."""
+        aux = self.__dict__.get("_auxiliary")
+        if aux is None:
+            from .auxiliary import AuxiliaryIndexer
+
+            aux = AuxiliaryIndexer(self._files, train_ids=self._train_ids,
+                                   selected=self._selected,
+                                   inc_suspect_trains=self.inc_suspect_trains)
+            self._auxiliary = aux  # built twice at worst when threads race: same result
+        return aux
+
+    @property
     def legacy_sources(self):
         """Legacy (alias) source names mapped to the names the data is stored under."""
         return {k: v for k, v in self._legacy.items() if k in self._source_files}
