@@ -167,6 +167,19 @@ def test_dask_blocks_follow_files(uneven):
 
 
 @requires_dask
+def test_dask_blocks_split_at_the_size_limit(uneven, monkeypatch):
+    from damnit_nb.data import key as key_module
+
+    ours, _ = uneven
+    kd = ours[CAM]
+    row_bytes = int(np.prod(kd.entry_shape)) * kd.dtype.itemsize
+    monkeypatch.setattr(key_module, "DASK_BLOCK_BYTES", 4 * row_bytes)
+    arr = kd.dask_array()
+    assert max(arr.chunks[0]) == 4 and sum(arr.chunks[0]) == kd.shape[0]
+    np.testing.assert_array_equal(arr.compute(), kd.ndarray())
+
+
+@requires_dask
 def test_dask_array_labelled(uneven):
     ours, theirs = uneven
     for key in (XGM_CTRL, XGM_OUT, CAM):
