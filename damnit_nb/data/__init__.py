@@ -7,9 +7,14 @@ reads data only when asked (``.ndarray()``, ``.xarray()``, ``.series()``)::
     run = open_run(proposal=1234, run=5)
     xgm = run["SA1_XTD2_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux"].xarray()
 
+``run.split_trains(parts=..., trains_per_part=...)`` (also on sources and keys) divides the
+trains into parts; ``run[source, key].dask_array()`` gives a lazy dask array (needs
+``dask[array]``); ``run.auxiliary`` holds the REDUCTION/ERRATA sources.
+
 Modules: ``catalogue`` (what a file holds), ``cache`` (catalogues kept between opens, in the
 user's cache directory), ``files`` (shared open-file cache), ``run`` (``DataCollection`` and
-opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``exceptions``.
+opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``auxiliary``
+(``run.auxiliary``), ``exceptions``.
 
 Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, default
 ``/gpfs/exfel/exp``), ``DAMNIT_NB_CACHE_DIR`` (catalogue cache location).

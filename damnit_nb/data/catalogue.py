@@ -688,3 +688,53 @@ def _exists(loc, name):
         return loc.links.exists(name.encode())
     except (KeyError, ValueError):
         return False
+
+
+#: Sections of auxiliary sources, listed under METADATA/auxiliarySources.
+AUXILIARY_SECTIONS = ("REDUCTION", "ERRATA")
+
+
+def read_auxiliary_index(path):
+    """Auxiliary sources of the file at *path*, with their INDEX arrays.
+
+    ``METADATA/auxiliarySources/{REDUCTION,ERRATA}`` list entries ``<section>/<source>/<group>``
+    (data under ``/<section>/<source>``, index under ``INDEX/<source>/<group>``). Returns
+    ``{section: {source: {group: (first, count)}}}`` with the arrays fitted to the file's
+    trains like :class:`FileCatalogue` ``index``; a group without index arrays is left out.
+    Empty for files without auxiliary sources.
+    """
+    from .files import open_file
+
+    path = os.fspath(path)
+    with open_file(path) as f:
+        fid = f.id
+        lists = {}
+        for section in AUXILIARY_SECTIONS:
+            raw = _read(fid, f"METADATA/auxiliarySources/{section}")
+            if raw is None:
+                continue
+            for entry in np.atleast_1d(raw).tolist():
+                entry = _decode(entry)
+                if not entry.startswith(section + "/"):
+                    continue  # padding or malformed
+                source, _, group = entry[len(section) + 1:].rpartition("/")
+                if source:
+                    lists.setdefault(section, {}).setdefault(source, []).append(group)
+        if not lists:
+            return {}
+        tid_raw = _read(fid, "INDEX/trainId", np.uint64)
+        nonzero = tid_raw != 0
+        n_valid = int(np.count_nonzero(nonzero))
+        keep = slice(0, n_valid) if n_valid == 0 or nonzero[:n_valid].all() else nonzero
+        result = {}
+        for section, sources in lists.items():
+            for source, groups in sources.items():
+                index = {}
+                for g in dict.fromkeys(groups):
+                    try:
+                        index[g] = _read_first_count(fid, path, f"INDEX/{source}/{g}",
+                                                     len(tid_raw), keep)
+                    except FileFormatError:
+                        continue  # listed without an index: no data to locate
+                result.setdefault(section, {})[source] = index
+        return result

@@ -28,16 +28,19 @@ def _close_matches(word, candidates, n=5):
 class SourceNameError(KeyError):
     """A source name that the run (or selection) does not contain.
 
-    Attributes: ``source`` (the name asked for).
+    Attributes: ``source`` (the name asked for). *hint* replaces the closing advice
+    (default: look in ``run.all_sources``).
     """
 
-    def __init__(self, source, available=()):
+    def __init__(self, source, available=(), hint=None):
         self.source = source
         super().__init__(source)
+        if hint is None:
+            hint = "See run.all_sources for available sources."
         self._msg = (
             f"This data has no source named {source!r}."
             + _close_matches(source, available)
-            + " See run.all_sources for available sources."
+            + " " + hint
         )
 
     def __str__(self):
@@ -47,17 +50,20 @@ class SourceNameError(KeyError):
 class PropertyNameError(KeyError):
     """A key that a source does not have.
 
-    Attributes: ``source``, ``key``.
+    Attributes: ``source``, ``key``. *hint* replaces the closing advice (default: look in
+    ``run[source].keys()``).
     """
 
-    def __init__(self, key, source, available=()):
+    def __init__(self, key, source, available=(), hint=None):
         self.key = key
         self.source = source
         super().__init__(key)
+        if hint is None:
+            hint = "See run[source].keys() (or run.keys_for_source(source)) for available keys."
         self._msg = (
             f"No key {key!r} for source {source!r}."
             + _close_matches(key, available)
-            + " See run[source].keys() (or run.keys_for_source(source)) for available keys."
+            + " " + hint
         )
 
     def __str__(self):

@@ -15,6 +15,9 @@ from .files import open_file
 
 __all__ = ["KeyData"]
 
+#: Largest block of :meth:`KeyData.dask_array`, in bytes (bigger runs of rows are split).
+DASK_BLOCK_BYTES = 1 << 30
+
 
 class _Chunk:
     """Contiguous data for consecutive trains of one file: rows [start, start + total)."""
@@ -98,6 +101,29 @@ def _read_hyperslabs(f, path, chunks, out, pos):
         pos += n
 
 
+class _Rows:
+    __slots__ = ("start", "total")
+
+    def __init__(self, start, total):
+        self.start = start
+        self.total = total
+
+
+def _read_block(path, dataset_path, start, n, dtype, entry_shape):
+    """Rows ``[start, start + n)`` of one dataset: one block of :meth:`KeyData.dask_array`.
+
+    Runs in dask's workers, possibly several at once: the file comes from the shared,
+    thread-safe handle cache.
+    """
+    out = np.empty((n,) + tuple(entry_shape), dtype=dtype)
+    with open_file(path) as f:
+        if dtype.hasobject:
+            out[...] = f[dataset_path][start:start + n]
+        else:
+            _read_hyperslabs(f, dataset_path, [_Rows(start, n)], out, 0)
+    return _decode_strings(out)
+
+
 def _roi_shape(entry_shape, roi):
     if not roi:
         return tuple(entry_shape)
@@ -172,6 +198,19 @@ class KeyData:
     @property
     def is_instrument(self):
         return self.section == "INSTRUMENT"
+
+    @property
+    def is_reduction(self):
+        return self.section == "REDUCTION"
+
+    @property
+    def is_errata(self):
+        return self.section == "ERRATA"
+
+    @property
+    def is_auxiliary(self):
+        """A key of an auxiliary (REDUCTION or ERRATA) source."""
+        return self.is_reduction or self.is_errata
 
     @property
     def index_group(self):
@@ -355,6 +394,18 @@ class KeyData:
     def __getitem__(self, item):
         return self.select_trains(item)
 
+    def split_trains(self, parts=None, trains_per_part=None):
+        """Split the selected trains into consecutive parts: an iterator of KeyData.
+
+        Trains without data for this key count too, so different keys of a run split into
+        matching parts. See :meth:`DataCollection.split_trains
+        <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
+        """
+        from .run import _split_slices, by_index
+
+        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        return (self.select_trains(by_index[sl]) for sl in slices)
+
     def drop_empty_trains(self):
         """A new KeyData with only the trains that have data for this key."""
         tids = np.unique(self.train_id_coordinates())
@@ -479,10 +530,77 @@ class KeyData:
             return xr.Dataset({fld: (dims, arr[fld]) for fld in arr.dtype.names},
                               coords=coords, attrs=attrs)
         if name is None:
-            name = f"{self.source}.{self.key}"
-            if self.is_control and name.endswith(".value"):
-                name = name[: -len(".value")]
+            name = self._default_name()
         return xr.DataArray(arr, dims=dims, coords=coords, name=name, attrs=attrs)
+
+    def dask_array(self, labelled=False):
+        """The data as a lazy ``dask.array.Array``: nothing is read until it is computed.
+
+        One block per contiguous run of rows in a file (split further so no block exceeds
+        ``DASK_BLOCK_BYTES``), so blocks follow the files along the train axis. Blocks are
+        read through the shared handle cache (:func:`damnit_nb.data.files.open_file`), so
+        any dask scheduler (threads, processes, distributed) can compute them; strings come
+        back as ``str`` as from :meth:`ndarray`. With ``labelled=True``, an
+        ``xarray.DataArray`` wrapping the dask array, labelled as :meth:`xarray` labels
+        (``trainId`` coordinates, ``dim_0``..., name and units); a structured dtype gives
+        an ``xarray.Dataset`` with one dask-backed variable per field.
+
+        Needs dask: ``pip install dask[array]``.
+        """
+        try:
+            import dask.array as da
+            from dask.base import tokenize
+        except ImportError as e:
+            raise ImportError(
+                "KeyData.dask_array() needs dask; install it with: pip install dask[array]",
+                name="dask",
+            ) from e
+
+        dtype, eshape, _ = self._read_meta()
+        row_bytes = max(1, int(np.prod(eshape, dtype=np.int64)) * dtype.itemsize)
+        max_rows = max(1, DASK_BLOCK_BYTES // row_bytes)
+        blocks = []  # (path, dataset path, first row, number of rows)
+        for c in self._data_chunks:
+            if not c.total:
+                continue
+            path = self._dataset_path(c.cat)
+            for start in range(c.start, c.start + c.total, max_rows):
+                blocks.append((c.cat.path, path, start, min(max_rows, c.start + c.total - start)))
+
+        if blocks:
+            # Same files (unchanged), rows and type: same name, so dask can share results.
+            stamps = sorted((cat.path, cat.size, cat.mtime) for cat in self.files)
+            name = "damnit_nb-" + tokenize(stamps, blocks, str(dtype), eshape)
+            ndim = 1 + len(eshape)
+            graph = {
+                (name, i) + (0,) * len(eshape): (_read_block, p, dp, start, n, dtype, eshape)
+                for i, (p, dp, start, n) in enumerate(blocks)
+            }
+            chunks = (tuple(b[3] for b in blocks),) + tuple((d,) for d in eshape)
+            meta = np.empty((0,) * ndim, dtype=dtype)
+            arr = da.Array(graph, name, chunks, meta=meta)
+        else:
+            empty = np.empty((0,) + eshape, dtype=dtype)
+            arr = da.from_array(empty, chunks=empty.shape)
+
+        if not labelled:
+            return arr
+        import xarray as xr
+
+        dims = ["trainId"] + [f"dim_{i}" for i in range(arr.ndim - 1)]
+        coords = {"trainId": self.train_id_coordinates()}
+        attrs = {"units": self.units} if self.units else {}
+        if dtype.names is not None:
+            return xr.Dataset({fld: (dims, arr[fld]) for fld in dtype.names},
+                              coords=coords, attrs=attrs)
+        return xr.DataArray(arr, dims=dims, coords=coords, name=self._default_name(),
+                            attrs=attrs)
+
+    def _default_name(self):
+        name = f"{self.source}.{self.key}"
+        if self.is_control and name.endswith(".value"):
+            name = name[: -len(".value")]
+        return name
 
     def series(self):
         """Read 1D data as a ``pandas.Series`` indexed by ``trainId``."""

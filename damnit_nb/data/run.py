@@ -121,6 +121,41 @@ def _select_train_ids(train_ids, sel):
     )
 
 
+def _split_slices(n_trains, parts=None, trains_per_part=None):
+    """Slices of positions dividing *n_trains* trains into parts of similar size.
+
+    As EXtra-data's ``split_trains``: *trains_per_part* is a maximum per part; *parts* alone
+    is the number of parts (fewer if there are fewer trains), and with *trains_per_part* a
+    minimum number of parts. Part sizes differ by at most one train (11 trains with
+    ``trains_per_part=8`` give 5 and 6, not 8 and 3). No trains give no parts.
+    """
+    import math
+    import operator
+
+    def count(name, value):
+        try:
+            value = operator.index(value)
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, not {value!r}") from None
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, not {value}")
+        return value
+
+    if parts is None and trains_per_part is None:
+        raise ValueError("split_trains needs parts= or trains_per_part= (or both)")
+    if parts is not None:
+        parts = count("parts", parts)
+    if trains_per_part is not None:
+        trains_per_part = count("trains_per_part", trains_per_part)
+        n_parts = math.ceil(n_trains / trains_per_part)
+        if parts is not None:
+            n_parts = max(n_parts, min(parts, n_trains))
+    else:
+        n_parts = min(parts, n_trains)
+    return [slice(i * n_trains // n_parts, (i + 1) * n_trains // n_parts)
+            for i in range(n_parts)]
+
+
 # --- the collection ---------------------------------------------------------------------
 
 
@@ -218,6 +253,21 @@ class DataCollection:
     @property
     def instrument_sources(self):
         return frozenset(s for s, sec in self._sections.items() if sec == "INSTRUMENT")
+
+    @property
+    def auxiliary(self):
+        """The auxiliary (REDUCTION and ERRATA) sources, which ``all_sources`` leaves out:
+        an :class:`~damnit_nb.data.auxiliary.AuxiliaryIndexer` (``run.auxiliary[name]``,
+        ``run.auxiliary[name, key]``). Read from the files on first use."""
+        aux = self.__dict__.get("_auxiliary")
+        if aux is None:
+            from .auxiliary import AuxiliaryIndexer
+
+            aux = AuxiliaryIndexer(self._files, train_ids=self._train_ids,
+                                   selected=self._selected,
+                                   inc_suspect_trains=self.inc_suspect_trains)
+            self._auxiliary = aux  # built twice at worst when threads race: same result
+        return aux
 
     @property
     def legacy_sources(self):
@@ -412,6 +462,19 @@ class DataCollection:
         """A new collection restricted to some trains: ``by_id[...]``, ``by_index[...]``,
         a slice or list of positions, or a boolean array (see EXtra-data's ``select_trains``)."""
         return self._derive(train_ids=_select_train_ids(self._train_ids, train_range))
+
+    def split_trains(self, parts=None, trains_per_part=None):
+        """Split the selected trains into consecutive parts of similar size.
+
+        Returns an iterator of new collections, each with the sources of this one and a
+        share of its trains. *parts* is how many parts to make (fewer if there are fewer
+        trains); *trains_per_part* a maximum number of trains per part (with *parts*, more
+        parts may be made). Sizes differ by at most one train: 11 trains with
+        ``trains_per_part=8`` give 5 and 6. Arguments are checked at once: a missing or
+        non-positive value raises ValueError, a non-integer TypeError.
+        """
+        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        return (self.select_trains(by_index[sl]) for sl in slices)
 
     def _expand(self, selection, key_glob):
         """Normalise a selection to {source: frozenset(keys) or None (all keys)}."""

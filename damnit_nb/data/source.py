@@ -7,6 +7,8 @@ and are cached per file (by path, size and mtime), as all files of a source shar
 
 from __future__ import annotations
 
+import os.path
+import re
 import threading
 
 import numpy as np
@@ -16,7 +18,10 @@ from .exceptions import PropertyNameError
 from .files import open_file
 from .key import KeyData, _decode_strings
 
-__all__ = ["SourceData", "list_keys"]
+__all__ = ["SourceData", "list_keys", "aggregator_of"]
+
+# European XFEL file names: <category>-R<run>-<aggregator>[-S<sequence>].h5
+_FILE_NAME = re.compile(r"([A-Z]+)-R(\d{4})-(\w+?)(?:-S(\d{5}))?\.h5$")
 
 _keys_lock = threading.Lock()
 _keys_cache = {}  # (path, size, mtime, section, stored source) -> {key: dataset path}
@@ -56,6 +61,12 @@ def list_keys(cat, section, source):
     return keys
 
 
+def aggregator_of(path):
+    """The aggregator named in a run file's name (``'DA01'``, ``'AGIPD03'``), or None."""
+    m = _FILE_NAME.match(os.path.basename(path))
+    return m.group(3) if m else None
+
+
 class SourceData:
     """Data of one source across the files and trains of a run (or selection).
 
@@ -75,7 +86,8 @@ class SourceData:
         self._memo = chunk_memo
 
     def __repr__(self):
-        return (f"<damnit_nb.data.SourceData source={self.source!r} "
+        section = f" section={self.section}" if self.is_auxiliary else ""
+        return (f"<damnit_nb.data.SourceData{section} source={self.source!r} "
                 f"for {len(self._train_ids)} trains>")
 
     @property
@@ -90,6 +102,30 @@ class SourceData:
     @property
     def is_instrument(self):
         return self.section == "INSTRUMENT"
+
+    @property
+    def is_reduction(self):
+        """An auxiliary source of the REDUCTION section (see ``run.auxiliary``)."""
+        return self.section == "REDUCTION"
+
+    @property
+    def is_errata(self):
+        """An auxiliary source of the ERRATA section (see ``run.auxiliary``)."""
+        return self.section == "ERRATA"
+
+    @property
+    def is_auxiliary(self):
+        return self.is_reduction or self.is_errata
+
+    @property
+    def is_run_only(self):
+        """A control source with no CONTROL keys (its values are only in RUN)."""
+        return self.is_control and not self._all_keys()
+
+    @property
+    def aggregator(self):
+        """The aggregator (file name part, e.g. ``'DA01'``) of the first file, or None."""
+        return aggregator_of(self.files[0].path) if self.files else None
 
     # --- keys --------------------------------------------------------------------
     def _key_paths(self):
@@ -198,30 +234,68 @@ class SourceData:
                           train_ids=tids, selected=tids, keys=self._sel_keys,
                           inc_suspect_trains=self.inc_suspect_trains)
 
+    def split_trains(self, parts=None, trains_per_part=None):
+        """Split the selected trains into consecutive parts: an iterator of SourceData.
+
+        Trains without data for this source count too, so different sources and keys of
+        a run split into matching parts. See :meth:`DataCollection.split_trains
+        <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
+        """
+        from .run import _split_slices, by_index
+
+        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        return (self.select_trains(by_index[sl]) for sl in slices)
+
     # --- run values -------------------------------------------------------------
     def _run_keys(self):
-        if not self.is_control:
-            raise ValueError(
-                f"{self.source} is an instrument source; only control sources have run values."
-            )
-        return list_keys(self.files[0], "RUN", self.source)
+        cat = self.files[0] if self.files else None
+        keys = list_keys(cat, "RUN", self.source) if cat is not None else {}
+        if not keys:
+            exists = False
+            if cat is not None:
+                with open_file(cat.path) as f:
+                    exists = f"RUN/{cat.resolve(self.source)}" in f
+            if not exists:
+                raise ValueError(
+                    f"{self.source} has no RUN values (only control sources have them); "
+                    "read its data with run[source, key] instead."
+                )
+        return keys
+
+    def run_keys(self, inc_timestamps=True):
+        """The keys of this source in RUN, as a set (not limited by a key selection).
+
+        RUN may hold keys CONTROL lacks (e.g. ``classId``). With ``inc_timestamps=False``
+        timestamps are left out and ``.value`` is stripped.
+        """
+        keys = set(self._run_keys())
+        if not inc_timestamps:
+            return {k[: -len(".value")] for k in keys if k.endswith(".value")}
+        return keys
 
     def run_value(self, key):
-        """The value of a control *key* at the start of the run (from the RUN section)."""
+        """The value of a control *key* at the start of the run (from the RUN section).
+
+        RUN may hold keys that CONTROL lacks (e.g. ``classId``), and a control source may
+        have only RUN values (see :attr:`is_run_only`). Raises ValueError for a source with
+        nothing in RUN, :class:`PropertyNameError` for a key RUN lacks.
+        """
         keys = self._run_keys()
         full = key
         if full not in keys:
             full = f"{key}.value"
             if full not in keys:
                 available = {k[: -len(".value")] for k in keys if k.endswith(".value")}
-                raise PropertyNameError(key, self.source, available)
+                raise PropertyNameError(key, self.source, available, hint=(
+                    "See run[source].run_keys() for the keys recorded in RUN."))
         cat = self.files[0]
         with open_file(cat.path) as f:
             value = f[f"RUN/{cat.resolve(self.source)}/{keys[full]}"][0]
         return _scalar(value)
 
     def run_values(self, inc_timestamps=True):
-        """All run values of a control source as a dict (key -> value)."""
+        """All RUN values of a control source as a dict (key -> value), keys CONTROL lacks
+        included; ``.value`` stripped and timestamps left out with ``inc_timestamps=False``."""
         paths = self._run_keys()
         keys = set(paths)
         if not inc_timestamps:
@@ -244,7 +318,7 @@ class SourceData:
             return None
         try:
             return self.run_value("classId")
-        except KeyError:
+        except (KeyError, ValueError):  # no classId, or no RUN values at all
             return None
 
 
