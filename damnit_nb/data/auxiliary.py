@@ -59,6 +59,7 @@ class _AuxiliaryFile:
     def __init__(self, cat, index):
         self._cat = cat
         self.index = FrozenMap({src: FrozenMap(groups) for src, groups in index.items()})
+        self.groups = FrozenMap({src: tuple(groups) for src, groups in index.items()})
 
     path = property(lambda self: self._cat.path)
     size = property(lambda self: self._cat.size)

@@ -255,7 +255,7 @@ def save_loaded(cats):
     """
     todo = {}
     for c in cats:
-        if c._unsaved and c._store is not None:
+        if getattr(c, "_unsaved", False) and c._store is not None:
             d = osp.dirname(c.path)
             todo.setdefault((id(c._store), d), (c._store, d, []))[2].append(c)
     for store, d, group in todo.values():

@@ -732,8 +732,9 @@ def read_auxiliary_index(path):
                 index = {}
                 for g in dict.fromkeys(groups):
                     try:
-                        index[g] = _read_first_count(fid, path, f"INDEX/{source}/{g}",
-                                                     len(tid_raw), keep)
+                        first, count = _read_first_count(fid, path, f"INDEX/{source}/{g}")
+                        index[g] = (_fit(first, len(tid_raw), keep),
+                                    _fit(count, len(tid_raw), keep))
                     except FileFormatError:
                         continue  # listed without an index: no data to locate
                 result.setdefault(section, {})[source] = index

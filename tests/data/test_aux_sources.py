@@ -70,7 +70,7 @@ def test_auxiliary_source_data(reduced):
     assert sd.section == "ERRATA"
     assert sd.is_errata and sd.is_auxiliary and not sd.is_reduction
     assert not sd.is_control and not sd.is_instrument and not sd.is_run_only
-    assert sd.index_groups() == {"event"}
+    assert sd.index_groups == {"event"}
     assert sd.keys() == {"event.deviceIds", "event.originalTrainIds", "event.properties",
                          "event.types", "event.values"}
     assert "event.deviceIds" in sd
@@ -99,7 +99,7 @@ def test_auxiliary_data_like_extra_data(reduced, sel):
     for name in sorted(theirs.auxiliary.all_sources):
         sa, sb = ours.auxiliary[name], theirs.auxiliary[name]
         assert sa.keys() == sb.keys()
-        assert sa.index_groups() == sb.index_groups
+        assert sa.index_groups == sb.index_groups
         assert sa.train_ids == sb.train_ids
         if sel is None:  # (EXtra-data drops files without selected trains; we keep them)
             assert [f.path for f in sa.files] == sorted(f.filename for f in sb.files)
