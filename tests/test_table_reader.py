@@ -1,6 +1,7 @@
 """RunTable(reader=...): variables get EXtra-data's DataCollection or ours, with equal results."""
 
 import builtins
+import shutil
 import sys
 import threading
 
@@ -39,6 +40,8 @@ def proposal(tmp_path):
     path = tmp_path / "p002012"
     for run in (1, 2):
         simulate_run(path, run, trains=20, modules=1)
+        # proc data for the data="proc" variable (a copy: calibration keeps the layout)
+        shutil.copytree(path / "raw" / f"r{run:04d}", path / "proc" / f"r{run:04d}")
     (tmp_path / "context.py").write_text(CONTEXT)
     return path
 

@@ -27,7 +27,11 @@ __all__ = ["Engine", "EngineStatus", "RUN_STATES", "ResultNotStored"]
 log = logging.getLogger(__name__)
 
 #: What ``Engine.run_states()`` says of a run.
-RUN_STATES = ("queued", "running", "done", "failed", "cancelled")
+RUN_STATES = ("queued", "running", "done", "failed", "cancelled", "vanished")
+
+#: Seconds of clock difference between file servers and this host that are tolerated when
+#: telling whether data changed after a value was computed.
+CLOCK_SLACK = 1.0
 
 
 class EngineStatus:
@@ -113,6 +117,7 @@ class Engine:
         self._proposal = proposal
         self._poll_interval = float(poll)
         self._finder = RunFinder(self.proposal_dir / "raw", settle=settle)
+        self._proc_finder = RunFinder(self.proposal_dir / "proc", settle=settle)
         self._reader = reader
         self._executor = make_executor(executor, workers)
         self._cluster = None
@@ -131,6 +136,7 @@ class Engine:
         self._running = {}  # run -> list of Jobs
         self._states = {}  # run -> one of RUN_STATES
         self._outcomes = {}  # run -> "done" | "failed", after its last processing
+        self._processed_with = {}  # run -> (raw, proc) files signatures when last dispatched
         self._stop = threading.Event()
         self._thread = None
         self._polls = 0
@@ -291,19 +297,58 @@ class Engine:
         return any(j.done() for js in self._running.values() for j in js)
 
     def _scan(self):
-        try:
-            found = self._finder.poll()
-        except OSError as e:
-            log.warning("cannot look for runs in %s: %s", self._finder.raw_dir, e)
-            found = []
+        found = []
+        for finder in (self._finder, self._proc_finder):
+            try:
+                found += [(finder, run, path) for run, path in finder.poll()]
+            except OSError as e:
+                log.warning("cannot look for runs in %s: %s", finder.raw_dir, e)
         with self._cond:
-            for run, path in found:
-                self._paths[run] = path
+            for finder, run, path in found:
+                if finder is self._finder:
+                    self._paths[run] = path
+                elif run not in self._paths:
+                    continue  # proc data before raw: wait for the raw run
                 self._queue.put(run)
                 if run not in self._running:
                     self._set_state(run, "queued")
+            for run in self._finder.vanished:
+                if self._states.get(run) != "vanished":
+                    self._queue.remove({run})
+                    self._paths.pop(run, None)
+                    self._set_state(run, "vanished")  # its values stay in the database
             self._polls += 1
             self._cond.notify_all()
+
+    def _out_of_date(self, defs, run):
+        """Variables of ``run`` to compute: code changed since their value was stored, or the
+        data they read changed after it (a late file, re-migrated or recalibrated data).
+        Variables reading proc data wait until the run has proc data."""
+        stored = self._db.values(runs=[run]).get(run, {})
+        versions = self._db.code_versions(run)
+        proc = _proc_variables(defs)
+        raw_newest = self._finder.newest(run)
+        proc_newest = self._proc_finder.newest(run)
+        # Files seen to change since this engine processed the run: everything they feed.
+        seen = self._processed_with.get(run)
+        raw_changed = seen is not None and seen[0] != self._finder.signature(run)
+        proc_changed = seen is not None and seen[1] != self._proc_finder.signature(run)
+        todo = []
+        for name in defs.order:
+            if name in proc and proc_newest is None:
+                continue
+            if versions.get(name) != defs.versions[name]:
+                todo.append(name)
+                continue
+            if proc_changed if name in proc else raw_changed:
+                todo.append(name)
+                continue
+            value = stored.get(name)
+            newest = proc_newest if name in proc else raw_newest
+            if (value is not None and value.timestamp is not None and newest is not None
+                    and newest > value.timestamp + CLOCK_SLACK):
+                todo.append(name)
+        return todo
 
     def _dispatch(self):
         """Start the newest waiting run if an executor has room; True if one started."""
@@ -324,9 +369,14 @@ class Engine:
         self._register_run(run, path)
         defs = self._definitions()
         if names is None:
-            todo = defs.with_ancestors(defs.stale(self._db.code_versions(run)))
+            todo = defs.with_ancestors(self._out_of_date(defs, run))
         else:
             todo = defs.with_ancestors([n for n in names if n in defs])
+        proc = _proc_variables(defs)
+        has_proc = self._proc_finder.newest(run) is not None
+        self._processed_with[run] = (self._finder.signature(run), self._proc_finder.signature(run))
+        if not has_proc:
+            todo = [n for n in todo if n not in proc]  # they wait for proc data
         if not todo:  # all up to date: as it was after its last processing
             with self._cond:
                 self._set_state(run, self._outcomes.get(run, "done"))
@@ -344,7 +394,9 @@ class Engine:
         for names_, executor in ((local, self._executor), (remote, self._cluster)):
             if not names_:
                 continue
-            task = RunTask(run, path, defs, names_, meta, reader=self._reader, params=self.params)
+            data = "all" if has_proc and any(n in proc for n in names_) else "raw"
+            task = RunTask(run, path, defs, names_, meta, reader=self._reader,
+                           params=self.params, data=data)
             try:
                 job = executor.submit(task)
             except Exception as e:  # e.g. the cluster is unreachable: the variables say so
@@ -503,6 +555,17 @@ class Engine:
 def log_path(log_dir, run, proposal):
     """Where the log of ``run`` is kept (DAMNIT's name for it)."""
     return Path(log_dir) / f"r{int(run)}-p{proposal}.out"
+
+
+def _proc_variables(defs):
+    """Names of the variables that read proc data: ``data="proc"``, or depending on one."""
+    proc = set()
+    for name in defs.order:  # dependencies come first
+        var = defs[name]
+        if getattr(var, "data", None) == "proc" or any(
+                d in proc for d in var.arg_dependencies().values()):
+            proc.add(name)
+    return proc
 
 
 def _on_cluster(defs, name):

@@ -7,6 +7,8 @@ variable code runs with either; choose ``"extra_data"`` for code that needs part
 we do not have (components, ``extra_data.stack_detector_data``...).
 """
 
+from pathlib import Path
+
 __all__ = ["READERS", "DEFAULT_READER", "UnknownReaderError", "run_opener"]
 
 #: The readers to choose from.
@@ -28,7 +30,9 @@ class UnknownReaderError(ValueError):
 
 
 def run_opener(reader=DEFAULT_READER):
-    """A function ``open(path)`` giving the run in directory *path*, read by *reader*.
+    """A function ``open(path, data="raw")`` giving the run in directory *path*, read by
+    *reader*. *path* is the run's ``raw/rNNNN`` directory; ``data="all"`` adds the run's
+    ``proc/rNNNN`` (calibrated) data, proc's files serving the sources both have.
 
     Raises :class:`UnknownReaderError` (a ValueError) for a reader not in :data:`READERS`,
     and ImportError, saying what to install, if ``"extra_data"`` is chosen but EXtra-data
@@ -49,14 +53,30 @@ def run_opener(reader=DEFAULT_READER):
     raise UnknownReaderError(reader)
 
 
-def _open_with_damnit_nb(path):
-    from ..data import RunDirectory
+def _proc_dir(path):
+    path = Path(path)
+    return path.parent.parent / "proc" / path.name
 
+
+def _open_with_damnit_nb(path, data="raw"):
+    from ..data import RunDirectory, open_run
+
+    if data == "all":
+        path = Path(path)
+        return open_run(path.parent.parent, int(path.name.lstrip("r")), data="all")
     return RunDirectory(path)
 
 
-def _open_with_extra_data(path):
+def _open_with_extra_data(path, data="raw"):
     from extra_data import RunDirectory
 
-    # One run at a time, in the engine's thread: no pool of processes to open files with.
-    return RunDirectory(path, parallelize=False)
+    # One run at a time: no pool of processes to open files with.
+    raw = RunDirectory(path, parallelize=False)
+    proc_dir = _proc_dir(path)
+    if data != "all" or not proc_dir.is_dir():
+        return raw
+    proc = RunDirectory(proc_dir, parallelize=False)
+    raw_only = set(raw.all_sources) - set(proc.all_sources)
+    if not raw_only:
+        return proc
+    return raw.select(sorted(raw_only)).union(proc)

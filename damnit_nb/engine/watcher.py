@@ -1,4 +1,4 @@
-"""Finding runs under ``raw/`` whose files have settled (stopped changing)."""
+"""Finding runs under ``raw/`` (or ``proc/``) whose files have settled (stopped changing)."""
 
 import os
 import re
@@ -52,6 +52,16 @@ class RunFinder:
         self._round = []  # older runs still to recheck in this round
         self.unsettled = frozenset()  # runs seen at the last poll whose files are still changing
         self.vanished = frozenset()  # runs reported earlier whose directory is gone
+
+    def signature(self, run):
+        """What ``run``'s files looked like at the last look (names, sizes, mtimes), or None."""
+        seen = self._seen.get(run)
+        return seen.signature if seen is not None and seen.signature else None
+
+    def newest(self, run):
+        """The newest mtime (seconds) among ``run``'s files at the last look, or None."""
+        seen = self._seen.get(run)
+        return seen.newest if seen is not None and seen.signature else None
 
     def poll(self, now=None):
         """Runs ready since the last poll: a list of ``(run_number, path)``, newest first."""

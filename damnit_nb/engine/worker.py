@@ -39,6 +39,7 @@ class RunTask:
     meta: object  # processor.RunMeta
     reader: str = "damnit_nb"
     params: dict = field(default_factory=dict)
+    data: str = "raw"  # "raw", or "all": raw and proc data (proc's files for shared sources)
 
 
 @dataclass
@@ -68,7 +69,7 @@ def execute(task):
             opener = run_opener(task.reader)
             kwargs = {"params": task.params} if task.params else {}
             outcome = compute_run(task.definitions, list(task.names),
-                                  lambda: opener(task.path), task.meta, **kwargs)
+                                  lambda: opener(task.path, data=task.data), task.meta, **kwargs)
         finally:
             proc_log.removeHandler(handler)
     return TaskResult(task.run, outcome, out.getvalue(), started, time.time())
