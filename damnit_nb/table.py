@@ -221,7 +221,10 @@ class RunTable:
     def engine_run_state(self, run, state):
         view = self._view
         if view is not None:
-            view.set_cells(run, {"state": state})
+            details = None
+            if state in ("done", "failed", "cancelled"):  # click the state to read the log
+                details = {"state": _tail(self.logs(run)) or "(nothing was printed)"}
+            view.set_cells(run, {"state": state}, details)
 
     def engine_results(self, run, names):
         view = self._view
@@ -312,6 +315,14 @@ def _proposal_from_dirname(path):
         raise ValueError(f"cannot tell the proposal number from the directory name {path.name!r}:"
                          " pass proposal_number=...")
     return int(m.group(1))
+
+
+def _tail(text, lines=40):
+    """The last ``lines`` lines of a log."""
+    parts = text.rstrip("\n").split("\n")
+    if len(parts) <= lines:
+        return "\n".join(parts) if text else ""
+    return "\n".join(["…"] + parts[-lines:])
 
 
 def _format_time(timestamp):
