@@ -18,6 +18,7 @@ Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, de
 from .catalogue import FileCatalogue, read_catalogue
 from .exceptions import (
     FileFormatError,
+    IncompleteFileError,
     NoDataError,
     PropertyNameError,
     SourceNameError,
@@ -42,5 +43,6 @@ __all__ = [
     "PropertyNameError",
     "TrainIDError",
     "FileFormatError",
+    "IncompleteFileError",
     "NoDataError",
 ]

@@ -9,8 +9,10 @@ see the new content. A forked child process starts with no handles of its own.
 
 Files are opened with HDF5's default locking, like plain ``h5py.File(path, 'r')``, so other
 code in the process can open them too; if that fails because the file is already open in
-this process with other locking flags (e.g. a writer using ``locking=False``), it is opened
-without locking.
+this process with other locking flags (e.g. a writer using ``locking=False``), or locked by a
+process writing it, it is opened without locking; :func:`locked_for_writing` then tells that
+the file is being written, so its state is not final (it is neither cached nor warned about).
+Empty and truncated files raise :class:`~damnit_nb.data.exceptions.IncompleteFileError`.
 
 Use :func:`open_file` (a context manager on the shared cache) around each read::
 
@@ -25,9 +27,9 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
-from .exceptions import FileFormatError
+from .exceptions import FileFormatError, IncompleteFileError
 
-__all__ = ["FileHandleCache", "open_file", "open_h5", "default_cache"]
+__all__ = ["FileHandleCache", "open_file", "open_h5", "locked_for_writing", "default_cache"]
 
 
 def _default_limit():
@@ -42,21 +44,68 @@ def _default_limit():
     return 128
 
 
+_locked_lock = threading.Lock()
+_locked = set()  # paths last found locked by another process (a writer holding them)
+
+
+def locked_for_writing(path):
+    """True if the last time *path* was opened, another process held it locked.
+
+    HDF5 writers lock their files (unless they pass ``locking=False``), so such a file is
+    being written: it is read anyway, without locking, but its state is not final.
+    """
+    with _locked_lock:
+        return os.fspath(path) in _locked
+
+
+def _note_locked(path, locked):
+    with _locked_lock:
+        if locked:
+            _locked.add(path)
+        else:
+            _locked.discard(path)
+
+
 def open_h5(path):
-    """Open *path* read-only as ``h5py.File``; :class:`FileFormatError` if impossible."""
+    """Open *path* read-only as ``h5py.File``.
+
+    A file locked by a writer is opened without locking (see :func:`locked_for_writing`).
+    Raises FileNotFoundError for a missing file, :class:`IncompleteFileError` for an empty or
+    truncated one and :class:`FileFormatError` for anything else that is not HDF5.
+    """
     import h5py
 
+    path = os.fspath(path)
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as first:
+        # Locked by a writer elsewhere, or opened here with other locking flags.
+        locked = any(m in str(first) for m in ("unable to lock file", "file locking flag"))
         if os.path.isfile(path):
             try:
-                return h5py.File(path, "r", locking=False)
-            except OSError:
-                pass
+                f = h5py.File(path, "r", locking=False)
+            except OSError as second:
+                if locked:
+                    _note_locked(path, True)
+                    raise IncompleteFileError(
+                        path, f"locked by a process writing it, and not readable yet ({second})"
+                    ) from second
+            else:
+                _note_locked(path, locked)
+                return f
         if not os.path.exists(path):
             raise FileNotFoundError(f"No such file: {path}") from first
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+        if size == 0:
+            raise IncompleteFileError(path, "empty file (0 bytes)") from first
+        if "truncated file" in str(first):
+            raise IncompleteFileError(path, f"truncated ({first})") from first
         raise FileFormatError(path, f"cannot open as HDF5 ({first})") from first
+    _note_locked(path, False)
+    return f
 
 
 def _signature(path):

@@ -8,8 +8,11 @@ with one HDF5 call straight into the output array.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
+from .exceptions import FileFormatError, IncompleteFileError
 from .files import open_file
 
 __all__ = ["KeyData"]
@@ -73,24 +76,64 @@ def _file_chunks(cat, source, group, selected, inc_suspect_trains):
     return chunks
 
 
-def _read_hyperslabs(f, path, chunks, out, pos):
+def _missing_rows(cat, dataset, nrows, chunks):
+    """:class:`IncompleteFileError` if *chunks* need rows beyond the *nrows* of *dataset*."""
+    needed = max((c.start + c.total for c in chunks if c.total), default=0)
+    if needed <= nrows:
+        return None
+    train_id = None
+    for c in chunks:
+        ends = c.start + np.cumsum(c.counts.astype(np.int64))
+        late = np.flatnonzero((ends > nrows) & (c.counts > 0))
+        if len(late):
+            tid = int(c.train_ids[late[0]])
+            train_id = tid if train_id is None else min(train_id, tid)
+    return IncompleteFileError(
+        cat.path,
+        f"{dataset} holds {nrows} rows but INDEX locates data up to row {needed}"
+        + (f" (trains from {train_id} on)" if train_id is not None else ""),
+        dataset=dataset, rows=nrows, needed=needed, train_id=train_id,
+    )
+
+
+@contextmanager
+def _reading(cat, dataset):
+    """Report problems reading *dataset* of the file *cat* as errors naming the file."""
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except KeyError as e:
+        raise FileFormatError(
+            cat.path,
+            f"no dataset {dataset} ({e})",
+            "The key may be missing from this file only (select the trains of other files), "
+            "or the file is still being written (try again later).",
+        ) from e
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise FileFormatError(
+            cat.path,
+            f"cannot read {dataset} ({e})",
+            "The file may be incomplete or damaged: if it is still being written, try again "
+            "later; otherwise move it out of the run directory.",
+        ) from e
+
+
+def _read_hyperslabs(f, cat, path, chunks, out, pos):
     """Read *chunks* (rows of one dataset of the open file *f*) into ``out[pos:...]``."""
     import h5py
 
     dsid = h5py.h5d.open(f.id, path.encode())
     fspace = dsid.get_space()
+    err = _missing_rows(cat, path, fspace.shape[0], chunks)
+    if err is not None:
+        raise err
     eshape = out.shape[1:]
     zeros = (0,) * len(eshape)
     for c in chunks:
         n = c.total
-        if c.start + n > fspace.shape[0]:
-            from .exceptions import FileFormatError
-
-            raise FileFormatError(
-                f.filename,
-                f"{path} has {fspace.shape[0]} rows but INDEX points to rows up to "
-                f"{c.start + n} (an incomplete file?)",
-            )
         fspace.select_hyperslab((c.start,) + zeros, (n,) + eshape)
         mspace = h5py.h5s.create_simple((n,) + eshape)
         dsid.read(mspace, fspace, out[pos:pos + n])
@@ -191,8 +234,9 @@ class KeyData:
     def _read_meta(self):
         if self._meta is None:
             cat = self.files[0]
-            with open_file(cat.path) as f:
-                ds = f[self._dataset_path(cat)]
+            path = self._dataset_path(cat)
+            with open_file(cat.path) as f, _reading(cat, path):
+                ds = f[path]
                 attrs = dict(ds.attrs)
                 if self.is_control and self.key.endswith(".value"):
                     # Karabo attributes of control keys sit mostly on the parent group.
@@ -374,8 +418,19 @@ class KeyData:
         return lookup
 
     def _read_rows(self, cat, row, n, keep_dims):
-        with open_file(cat.path) as f:
-            data = f[self._dataset_path(cat)][row:row + n]
+        path = self._dataset_path(cat)
+        with open_file(cat.path) as f, _reading(cat, path):
+            ds = f[path]
+            if row + n > ds.shape[0]:
+                tid = next(t for t, hit in self._train_lookup().items() if hit == (cat, row, n))
+                raise IncompleteFileError(
+                    cat.path,
+                    f"{path} holds {ds.shape[0]} rows but INDEX locates data for train {tid} "
+                    f"at rows {row}-{row + n - 1}",
+                    "The file is incomplete: if it is still being written, try again later.",
+                    dataset=path, rows=ds.shape[0], needed=row + n, train_id=tid,
+                )
+            data = ds[row:row + n]
         data = _decode_strings(np.asarray(data))
         if n == 1 and not keep_dims:
             data = data[0]
@@ -432,12 +487,16 @@ class KeyData:
         fast = not roi and not dtype.hasobject and out.flags.c_contiguous and out.dtype == dtype
         pos = 0
         for cat, group in _group_by_file(chunks):
-            with open_file(cat.path) as f:
+            path = self._dataset_path(cat)
+            with open_file(cat.path) as f, _reading(cat, path):
                 if fast:
-                    _read_hyperslabs(f, self._dataset_path(cat), group, out, pos)
+                    _read_hyperslabs(f, cat, path, group, out, pos)
                     pos += sum(c.total for c in group)
                     continue
-                ds = f[self._dataset_path(cat)]
+                ds = f[path]
+                err = _missing_rows(cat, path, ds.shape[0], group)
+                if err is not None:
+                    raise err
                 for c in group:
                     src_sel = (slice(c.start, c.start + c.total),) + roi
                     if dtype.hasobject:

@@ -21,7 +21,7 @@ import numpy as np
 
 from .catalogue import read_catalogue
 from .exceptions import FileFormatError, NoDataError, SourceNameError
-from .files import open_file
+from .files import locked_for_writing, open_file
 from .source import SourceData
 
 __all__ = [
@@ -554,14 +554,21 @@ def _file_order(cat):
 def _read_files(paths, on_error, none_ok=False):
     """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*.
 
-    If no file is readable (and not *none_ok*), the first error is raised.
+    If no file is readable (and not *none_ok*), the first error is raised. Whatever goes
+    wrong reading a file is reported as a :class:`FileFormatError` naming it (or
+    FileNotFoundError if it vanished).
     """
     _check_on_error(on_error)
     cats, errors = [], []
     for p in paths:
         try:
-            with open_file(p) as f:
-                cats.append(read_catalogue(p, f))
+            try:
+                with open_file(p) as f:
+                    cats.append(read_catalogue(p, f))
+            except (FileFormatError, FileNotFoundError):
+                raise
+            except _READ_ERRORS as e:  # anything h5py raises on a damaged file
+                raise FileFormatError(p, f"unreadable ({type(e).__name__}: {e})") from e
         except (FileFormatError, FileNotFoundError) as e:
             if on_error == "raise":
                 raise
@@ -575,16 +582,22 @@ def _read_files(paths, on_error, none_ok=False):
     return cats
 
 
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+
+
 def _check_on_error(on_error):
     if on_error not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
 
 
 def _being_written(path):
+    """True for a file that looks still being written: modified in the last
+    ``WRITING_SECONDS``, or locked by a writer when last opened."""
     try:
-        return time.time() - os.stat(path).st_mtime < WRITING_SECONDS
+        recent = time.time() - os.stat(path).st_mtime < WRITING_SECONDS
     except OSError:
         return True  # vanished: it was a temporary file
+    return recent or locked_for_writing(path)
 
 
 def H5File(path, *, inc_suspect_trains=True):
@@ -648,9 +661,13 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
         fresh = _read_files([osp.join(path, n) for n in to_read], on_error, none_ok=bool(cats))
         cats.extend(fresh)
         if store is not None:
-            keep = {n: c for n, c in cached.items() if n in entries}
-            keep.update((osp.basename(c.path), c) for c in fresh)
-            store.update(path, list(keep.values()), cached.values())
+            # Entries of files not read again (current, or left out by *include*) and what
+            # was read just now; never files that failed to read, nor files a writer holds
+            # (their state is not final).
+            reread = set(to_read)
+            keep = [c for n, c in cached.items() if n in entries and n not in reread]
+            keep += [c for c in fresh if not locked_for_writing(c.path)]
+            store.update(path, keep, cached.values())
     return DataCollection(cats, inc_suspect_trains=inc_suspect_trains, is_single_run=True)
 
 
