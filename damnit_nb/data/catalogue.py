@@ -442,6 +442,8 @@ def _read_open(f, path, st):
     flag = _read(fid, "INDEX/flag")
     if flag is not None:
         flag = _fit(flag, ntrains_raw, keep).astype(bool)
+        if version == "1.1":
+            flag = ~flag  # 1.1 stores an index there, 0 for trains from the time server
     else:
         flag = _guess_flag(train_ids)
     timestamps = _read(fid, "INDEX/timestamp", np.uint64)

@@ -29,7 +29,14 @@ from contextlib import contextmanager
 
 from .exceptions import FileFormatError, IncompleteFileError
 
-__all__ = ["FileHandleCache", "open_file", "open_h5", "locked_for_writing", "default_cache"]
+__all__ = [
+    "FileHandleCache",
+    "open_file",
+    "open_h5",
+    "read_unchanged",
+    "locked_for_writing",
+    "default_cache",
+]
 
 
 def _default_limit():
@@ -200,6 +207,12 @@ class FileHandleCache:
                 continue
             self._drop(path)
 
+    def signature(self, path):
+        """``(size, mtime_ns)`` of *path* when its open handle was (re)opened or last found
+        current: what a reader holding the handle sees. None if it is not open."""
+        with self._lock:
+            return self._sigs.get(os.fspath(path))
+
     def close(self, path=None):
         """Close one file's handle (if no reader holds it), or all idle handles."""
         with self._lock:
@@ -215,3 +228,45 @@ default_cache = FileHandleCache()
 def open_file(path):
     """Context manager: an open ``h5py.File`` for *path* from the shared cache."""
     return default_cache.handle(path)
+
+
+#: A file modified less than this long ago (ns) may be being written.
+_RECENT_NS = 10 * 10**9
+#: Reads of a file that keeps changing meanwhile are tried this many times.
+READ_ATTEMPTS = 3
+
+
+def read_unchanged(path, read):
+    """``read(f)`` on the open file *path*, checked not to overlap a change of the file.
+
+    A file written by another process without SWMR is only consistent between the writer's
+    flushes; a read overlapping a write may see part of it, or fail. For a file modified
+    recently, the read is repeated (up to ``READ_ATTEMPTS`` times) until size and mtime are
+    the same after it as when the handle was (re)opened; otherwise (or if it keeps failing
+    while the file changes) :class:`IncompleteFileError`. Errors of a read during which the
+    file did not change are raised as they are. Files not modified recently cost no extra
+    ``stat``.
+    """
+    import time
+
+    path = os.fspath(path)
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            time.sleep(0.01 * 4**attempt)  # let a flush in progress finish
+        sig = None
+        try:
+            with default_cache.handle(path) as f:
+                sig = default_cache.signature(path)
+                result = read(f)
+        except (FileFormatError, OSError, KeyError, RuntimeError, ValueError):
+            # A read overlapping a write may fail as well as see part of it: try again.
+            if sig is None or time.time_ns() - sig[1] > _RECENT_NS or _signature(path) == sig:
+                raise
+            continue
+        if sig is None or time.time_ns() - sig[1] > _RECENT_NS or _signature(path) == sig:
+            return result
+    raise IncompleteFileError(
+        path,
+        f"the file changed while it was read ({READ_ATTEMPTS} attempts)",
+        "It is being written: try again later, or once it is complete.",
+    )

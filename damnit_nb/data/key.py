@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .exceptions import FileFormatError, IncompleteFileError
-from .files import open_file
+from .files import open_file, read_unchanged
 
 __all__ = ["KeyData"]
 
@@ -311,16 +311,18 @@ class KeyData:
                                                         self.inc_suspect_trains)
                 chunks.extend(found)
             chunks.sort(key=lambda c: c.train_ids[0])
-            if len(chunks) > 1:
+            if chunks:
                 chunks = self._drop_duplicate_trains(chunks)
             self._chunks = chunks
         return self._chunks
 
     def _drop_duplicate_trains(self, chunks):
-        """Keep the first data of trains that several chunks (files) hold, with a warning.
+        """Keep the first data of trains that appear more than once, with a warning.
 
-        The same train in two files of one source (e.g. a copied file left in the run
-        directory) is a broken run; keeping both would duplicate entries silently.
+        The same train twice for one source (in two files, e.g. a copied file left in the
+        run directory, or repeated within a file) is a broken run; keeping both would
+        duplicate entries silently. EXtra-data refuses such runs unless the repeats are
+        flagged invalid and ``inc_suspect_trains=False``; we read the first occurrence.
         """
         all_tids = np.concatenate([c.train_ids[c.counts > 0] for c in chunks])
         if len(np.unique(all_tids)) == len(all_tids):
@@ -332,27 +334,34 @@ class KeyData:
         seen = np.zeros(0, dtype=np.uint64)
         out, dropped_from = [], set()
         for c in chunks:
-            dup = np.isin(c.train_ids, seen) & (c.counts > 0)
+            has_data = c.counts > 0
+            dup = np.isin(c.train_ids, seen) & has_data
+            nz = np.flatnonzero(has_data)
+            _, first = np.unique(c.train_ids[nz], return_index=True)
+            repeat = np.ones(len(nz), dtype=bool)
+            repeat[first] = False
+            dup[nz[repeat]] = True  # repeated within this chunk
             if not dup.any():
                 out.append(c)
             else:
                 dropped_from.add(c.cat.path)
                 rows = c.start + np.concatenate(([0], np.cumsum(c.counts)[:-1])).astype(np.int64)
-                keep = ~dup
                 # Split the kept trains into runs of consecutive positions: each is contiguous.
-                idx = np.flatnonzero(keep)
+                idx = np.flatnonzero(~dup)
                 if len(idx):
                     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
                     for part in np.split(idx, breaks):
                         cnt = c.counts[part]
-                        nz = np.flatnonzero(cnt)
-                        start = rows[part[nz[0]]] if len(nz) else 0
+                        nzp = np.flatnonzero(cnt)
+                        start = rows[part[nzp[0]]] if len(nzp) else 0
                         out.append(_Chunk(c.cat, start, c.train_ids[part], cnt))
-            seen = np.union1d(seen, c.train_ids[c.counts > 0])
+            seen = np.union1d(seen, c.train_ids[has_data])
         warnings.warn(
-            f"{self.source} has data for the same trains in several files; using the first "
-            f"and ignoring the copies in: {', '.join(sorted(dropped_from))}. Remove duplicate "
-            "files from the run directory.",
+            f"{self.source} has data for the same trains more than once (in several files, "
+            "or repeated within a file); using the first data of each train and ignoring the "
+            f"repeats in: {', '.join(sorted(dropped_from))}. Remove duplicate files from the "
+            "run directory, or open the run with inc_suspect_trains=False to leave out "
+            "trains the DAQ marked invalid.",
             DamnitNbWarning,
             stacklevel=4,
         )
@@ -419,19 +428,23 @@ class KeyData:
 
     def _read_rows(self, cat, row, n, keep_dims):
         path = self._dataset_path(cat)
-        with open_file(cat.path) as f, _reading(cat, path):
-            ds = f[path]
-            if row + n > ds.shape[0]:
-                tid = next(t for t, hit in self._train_lookup().items() if hit == (cat, row, n))
-                raise IncompleteFileError(
-                    cat.path,
-                    f"{path} holds {ds.shape[0]} rows but INDEX locates data for train {tid} "
-                    f"at rows {row}-{row + n - 1}",
-                    "The file is incomplete: if it is still being written, try again later.",
-                    dataset=path, rows=ds.shape[0], needed=row + n, train_id=tid,
-                )
-            data = ds[row:row + n]
-        data = _decode_strings(np.asarray(data))
+
+        def read(f):
+            with _reading(cat, path):
+                ds = f[path]
+                if row + n > ds.shape[0]:
+                    tid = next(t for t, hit in self._train_lookup().items()
+                               if hit == (cat, row, n))
+                    raise IncompleteFileError(
+                        cat.path,
+                        f"{path} holds {ds.shape[0]} rows but INDEX locates data for train "
+                        f"{tid} at rows {row}-{row + n - 1}",
+                        "The file is incomplete: if it is still being written, try again later.",
+                        dataset=path, rows=ds.shape[0], needed=row + n, train_id=tid,
+                    )
+                return ds[row:row + n]
+
+        data = _decode_strings(np.asarray(read_unchanged(cat.path, read)))
         if n == 1 and not keep_dims:
             data = data[0]
         return data
@@ -488,23 +501,27 @@ class KeyData:
         pos = 0
         for cat, group in _group_by_file(chunks):
             path = self._dataset_path(cat)
-            with open_file(cat.path) as f, _reading(cat, path):
-                if fast:
-                    _read_hyperslabs(f, cat, path, group, out, pos)
-                    pos += sum(c.total for c in group)
-                    continue
-                ds = f[path]
-                err = _missing_rows(cat, path, ds.shape[0], group)
-                if err is not None:
-                    raise err
-                for c in group:
-                    src_sel = (slice(c.start, c.start + c.total),) + roi
-                    if dtype.hasobject:
-                        out[pos:pos + c.total] = ds[src_sel]
-                    else:
-                        ds.read_direct(out, source_sel=src_sel,
-                                       dest_sel=np.s_[pos:pos + c.total])
-                    pos += c.total
+
+            def read(f, cat=cat, group=group, path=path, pos=pos):
+                with _reading(cat, path):
+                    if fast:
+                        _read_hyperslabs(f, cat, path, group, out, pos)
+                        return
+                    ds = f[path]
+                    err = _missing_rows(cat, path, ds.shape[0], group)
+                    if err is not None:
+                        raise err
+                    for c in group:
+                        src_sel = (slice(c.start, c.start + c.total),) + roi
+                        if dtype.hasobject:
+                            out[pos:pos + c.total] = ds[src_sel]
+                        else:
+                            ds.read_direct(out, source_sel=src_sel,
+                                           dest_sel=np.s_[pos:pos + c.total])
+                        pos += c.total
+
+            read_unchanged(cat.path, read)
+            pos += sum(c.total for c in group)
         return _decode_strings(out)
 
     def xarray(self, extra_dims=None, roi=(), name=None):

@@ -21,7 +21,7 @@ import numpy as np
 
 from .catalogue import read_catalogue
 from .exceptions import FileFormatError, NoDataError, SourceNameError
-from .files import locked_for_writing, open_file
+from .files import locked_for_writing, read_unchanged
 from .source import SourceData
 
 __all__ = [
@@ -563,8 +563,7 @@ def _read_files(paths, on_error, none_ok=False):
     for p in paths:
         try:
             try:
-                with open_file(p) as f:
-                    cats.append(read_catalogue(p, f))
+                cats.append(read_unchanged(p, lambda f, p=p: read_catalogue(p, f)))
             except (FileFormatError, FileNotFoundError):
                 raise
             except _READ_ERRORS as e:  # anything h5py raises on a damaged file
