@@ -5,6 +5,30 @@ selection of sources, keys and trains. Opening a run reads only METADATA and IND
 file; ``run[source]`` and ``run[source, key]`` are lazy, and data is read by
 :class:`~damnit_nb.data.key.KeyData`. Names and semantics follow EXtra-data, so analysis code
 written for it runs unchanged.
+
+Runs still being written, and broken files
+------------------------------------------
+Opening reads what each file's METADATA and INDEX say at that moment. A file that cannot be
+read (not HDF5, empty, truncated, no METADATA...) is skipped with a warning naming it
+(``on_error='warn'``; quietly if it was modified in the last ``WRITING_SECONDS`` or is locked
+by a writer, as files being written often are unreadable), raises (``'raise'``) or is skipped
+quietly (``'ignore'``). A file locked by the process writing it is read without locking.
+
+Within a file, INDEX is read as far as it goes: first/count entries beyond ``INDEX/trainId``
+are ignored, trains beyond the first/count arrays have no data, and data rows beyond what
+INDEX locates are ignored. Where INDEX points past the rows written, reading that key raises
+:class:`~damnit_nb.data.exceptions.IncompleteFileError` (a ``FileFormatError``) giving the
+file and the first train without data; other keys and sources, and the trains before it
+(``select_trains(by_id[:err.train_id])``), read normally. A dataset missing from one file,
+or HDF5 failing to read, raises ``FileFormatError`` naming the file. Errors never leave a
+half-read state behind: the collection stays usable.
+
+A file written without SWMR is consistent only between its writer's flushes. Reads of a
+recently modified file are repeated if it changed meanwhile and fail with
+``IncompleteFileError`` if it keeps changing (:func:`~damnit_nb.data.files.read_unchanged`).
+The catalogue cache stores only files read successfully, unchanged for a few seconds and not
+locked by a writer, and uses an entry only while the file's size and mtime match, so a file
+that changed is always read again.
 """
 
 from __future__ import annotations
@@ -615,7 +639,12 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
                  cache=True, parallelize=None):
     """Open a run directory: every ``*.h5`` file in *path* matching *include*.
 
-    Files are ordered by their train IDs, not their names. Unreadable files are skipped
+    Files are ordered by their train IDs, not their names. With *inc_suspect_trains* (the
+    default, as in EXtra-data) trains the DAQ flagged invalid are included: ``INDEX/flag``
+    0 (non-zero in format 1.1, which stores an index there), or, in format 0.5 files without
+    flags, the fewest trains that make train IDs step down; with False they are left out.
+    A train with data twice for one source (in two files, or twice in one) keeps its first
+    data, with a warning (EXtra-data refuses such runs). Unreadable files are skipped
     with a warning (``on_error='warn'``; silently if modified in the last
     ``WRITING_SECONDS``, as files still being written are often unreadable), or raise
     (``'raise'``) or are skipped silently (``'ignore'``). If no file is readable, the first

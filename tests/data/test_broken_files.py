@@ -264,6 +264,63 @@ def test_dataset_missing_from_one_file(run_dir):
     assert kd.select_trains(by_id[:10025]).ndarray().shape == (25,)
 
 
+# --- reads overlapping a write ------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_file(tmp_path):
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    return path
+
+
+def _touch_during(path, times, fail=False):
+    """A read function that changes the file (as a writer would) during its first *times*
+    calls, and optionally fails then."""
+    calls = []
+
+    def read(f):
+        calls.append(1)
+        if len(calls) <= times:
+            with open(path, "ab") as g:
+                g.write(b"\0")  # bytes after HDF5's end of file are harmless
+            if fail:
+                raise OSError("Can't synchronously read data (addr overflow)")
+        return f["x"][()]
+
+    return read, calls
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["changed", "failed"])
+def test_read_overlapping_a_write_is_repeated(small_file, fail):
+    from damnit_nb.data.files import read_unchanged
+
+    read, calls = _touch_during(small_file, 1, fail=fail)
+    assert read_unchanged(small_file, read).tolist() == [0, 1, 2]
+    assert len(calls) == 2
+
+
+def test_read_of_file_changing_all_the_time_gives_up(small_file):
+    from damnit_nb.data.files import READ_ATTEMPTS, read_unchanged
+
+    read, calls = _touch_during(small_file, 100)
+    with pytest.raises(IncompleteFileError, match="changed while it was read") as info:
+        read_unchanged(small_file, read)
+    assert info.value.path == str(small_file) and len(calls) == READ_ATTEMPTS
+
+
+def test_read_of_settled_file_is_not_checked(small_file):
+    from damnit_nb.data.files import read_unchanged
+
+    _age(small_file)
+    read, calls = _touch_during(small_file, 1)
+    read_unchanged(small_file, read)
+    assert len(calls) == 1  # no stat after reading files not modified for a while
+    with pytest.raises(KeyError):  # errors of reads the file did not change under: as they are
+        read_unchanged(small_file, lambda f: f["nothing"])
+
+
 # --- a file being written by another process -------------------------------------------------
 
 
