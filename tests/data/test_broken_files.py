@@ -18,6 +18,7 @@ from damnit_nb.data import (
     FileFormatError,
     H5File,
     IncompleteFileError,
+    PropertyNameError,
     RunDirectory,
     by_id,
 )
@@ -262,6 +263,52 @@ def test_dataset_missing_from_one_file(run_dir):
         kd.ndarray()
     assert info.value.path == str(path)
     assert kd.select_trains(by_id[:10025]).ndarray().shape == (25,)
+
+
+def _append_rows(f, path, n):
+    ds = f[path]
+    data = np.concatenate([ds[()], ds[:n]])
+    del f[path]
+    f[path] = data
+
+
+CAM_PIXELS = f"INSTRUMENT/{CAM}/data/image/pixels"
+INCONSISTENT = {
+    "index-past-data": lambda f: _shorten(f, CAM_PIXELS, 20),
+    "data-past-index": lambda f: _append_rows(f, CAM_PIXELS, 5),
+    "train-ids-short": lambda f: f["INDEX/trainId"].__setitem__(np.s_[50:], 0),
+    "index-short": lambda f: [_shorten(f, f"INDEX/{CAM}/data/{n}", 40) for n in ("first", "count")],
+    "dataset-missing": lambda f: f.__delitem__(CAM_PIXELS),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(INCONSISTENT))
+@pytest.mark.parametrize("on_error", ["warn", "raise", "ignore"])
+def test_inconsistent_file_opens_in_every_mode(run_dir, clean, damage, on_error):
+    """A file that opens but whose INDEX and data disagree: opening is no problem in any
+    mode; reading gives consistent data or an error naming the file."""
+    path = run_dir / CAM_FILE
+    with h5py.File(path, "r+") as f:
+        INCONSISTENT[damage](f)
+    _age_all(run_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run = RunDirectory(run_dir, on_error=on_error, cache=False)
+    assert len(run.files) == 3
+    xgm = (XGM, "beamPosition.ixPos")
+    assert run[xgm].xarray().identical(clean[xgm].xarray())
+    try:
+        kd = run[CAM, "data.image.pixels"]
+        arr = kd.xarray()
+    except PropertyNameError:  # the source's only file lacks the key
+        assert damage == "dataset-missing"
+    except FileFormatError as e:
+        assert e.path == str(path) and str(path) in str(e)
+        assert damage == "index-past-data"
+    else:
+        expected = clean[CAM, "data.image.pixels"].xarray()
+        assert arr.identical(expected.sel(trainId=arr.trainId.values))
+        assert len(arr) == kd.data_counts(labelled=False).sum()
 
 
 # --- reads overlapping a write ------------------------------------------------------------------
