@@ -433,8 +433,8 @@ class KeyData:
             with _reading(cat, path):
                 ds = f[path]
                 if row + n > ds.shape[0]:
-                    tid = next(t for t, hit in self._train_lookup().items()
-                               if hit == (cat, row, n))
+                    tid = next((t for t, hit in self._train_lookup().items()
+                                if hit == (cat, row, n)), None)
                     raise IncompleteFileError(
                         cat.path,
                         f"{path} holds {ds.shape[0]} rows but INDEX locates data for train "
