@@ -23,6 +23,7 @@ Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, de
 from .catalogue import FileCatalogue, read_catalogue
 from .exceptions import (
     FileFormatError,
+    IncompleteFileError,
     NoDataError,
     PropertyNameError,
     SourceNameError,
@@ -47,5 +48,6 @@ __all__ = [
     "PropertyNameError",
     "TrainIDError",
     "FileFormatError",
+    "IncompleteFileError",
     "NoDataError",
 ]

@@ -71,6 +71,9 @@ class _AuxiliaryFile:
     def resolve(self, source):
         return source
 
+    def is_current(self, stat_result=None):
+        return self._cat.is_current(stat_result)
+
     def index_for(self, source, group=""):
         return self.index[source][group]
 

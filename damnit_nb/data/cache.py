@@ -36,7 +36,7 @@ from .catalogue import _NOT_LOADED, FileCatalogue
 __all__ = ["CatalogueCache", "cache_dir", "save_loaded", "CACHE_DIR_ENV"]
 
 CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
-_FORMAT = 2
+_FORMAT = 3
 _MAGIC = b"DNBCAT02"
 #: Files modified this recently may still be written to: their entries are not stored.
 SETTLE_SECONDS = 2.0

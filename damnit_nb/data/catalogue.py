@@ -244,8 +244,12 @@ class FileCatalogue:
                     elif what == "flag":
                         if self._flag is _NOT_LOADED:
                             flag = _read(fid, "INDEX/flag")
-                            flag = (self._fit(flag).astype(bool) if flag is not None
-                                    else _guess_flag(self.train_ids))
+                            if flag is None:
+                                flag = _guess_flag(self.train_ids)
+                            else:
+                                flag = self._fit(flag).astype(bool)
+                                if self.format_version == "1.1":
+                                    flag = ~flag  # 1.1 stores 0 for trains from the time server
                             self._memo("_flag", _readonly(flag, bool))
                     elif what == "timestamps":
                         if self._timestamps is _NOT_LOADED:
@@ -516,6 +520,8 @@ def _read_sources(fid, path):
     """
     list_path = "METADATA/dataSources/dataSourceId"
     raw = _read(fid, list_path)
+    if raw is None and not _exists(fid, "METADATA"):
+        raise FileFormatError(path, "no METADATA group")
     is_0_5 = raw is None and _exists(fid, "METADATA/dataSourceId")
     if is_0_5:
         list_path = "METADATA/dataSourceId"
@@ -686,7 +692,7 @@ def _read_open(f, path, st):
 def _exists(loc, name):
     try:
         return loc.links.exists(name.encode())
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, RuntimeError):
         return False
 
 

@@ -13,6 +13,7 @@ __all__ = [
     "PropertyNameError",
     "TrainIDError",
     "FileFormatError",
+    "IncompleteFileError",
     "NoDataError",
 ]
 
@@ -93,14 +94,46 @@ class FileFormatError(ValueError):
     Attributes: ``path`` (the file), ``reason``.
     """
 
-    def __init__(self, path, reason):
+    #: What to do, unless the error gives a more specific hint.
+    default_hint = (
+        "Is this a European XFEL run file (HDF5 with METADATA and INDEX groups)? If it is "
+        "still being written, open the run again later; otherwise move it out of the run "
+        "directory or open the run's files individually with H5File()."
+    )
+
+    def __init__(self, path, reason, hint=None):
         self.path = str(path)
         self.reason = reason
-        super().__init__(
-            f"{self.path}: {reason}. Is this a European XFEL run file (HDF5 with METADATA "
-            "and INDEX groups)? Move it out of the run directory or open the run's files "
-            "individually with H5File()."
-        )
+        super().__init__(f"{self.path}: {reason}. {hint or self.default_hint}")
+
+
+class IncompleteFileError(FileFormatError):
+    """A file that looks incomplete: empty, truncated, or with INDEX entries pointing past
+    the data written so far (a file still being written, or an interrupted copy).
+
+    Attributes: ``path``, ``reason``, and for data not written yet ``dataset`` (its path in
+    the file), ``rows`` (rows it holds), ``needed`` (rows INDEX locates) and ``train_id``
+    (the first train whose data is missing); these are None when not known.
+    """
+
+    default_hint = (
+        "If the file is still being written or copied, open the run again later; if it "
+        "stays like this, move it out of the run directory."
+    )
+
+    def __init__(self, path, reason, hint=None, *, dataset=None, rows=None, needed=None,
+                 train_id=None):
+        self.dataset = dataset
+        self.rows = rows
+        self.needed = needed
+        self.train_id = train_id
+        if hint is None and train_id is not None:
+            hint = (
+                "The file is incomplete: if it is still being written, try again later. To "
+                "read the trains written so far, select them first, e.g. "
+                f"run.select_trains(by_id[:{train_id}])."
+            )
+        super().__init__(path, reason, hint)
 
 
 class NoDataError(FileNotFoundError):

@@ -9,8 +9,10 @@ see the new content. A forked child process starts with no handles of its own.
 
 Files are opened with HDF5's default locking, like plain ``h5py.File(path, 'r')``, so other
 code in the process can open them too; if that fails because the file is already open in
-this process with other locking flags (e.g. a writer using ``locking=False``), it is opened
-without locking.
+this process with other locking flags (e.g. a writer using ``locking=False``), or locked by a
+process writing it, it is opened without locking; :func:`locked_for_writing` then tells that
+the file is being written, so its state is not final (it is neither cached nor warned about).
+Empty and truncated files raise :class:`~damnit_nb.data.exceptions.IncompleteFileError`.
 
 Use :func:`open_file` (a context manager on the shared cache) around each read::
 
@@ -25,9 +27,16 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
-from .exceptions import FileFormatError
+from .exceptions import FileFormatError, IncompleteFileError
 
-__all__ = ["FileHandleCache", "open_file", "open_h5", "default_cache"]
+__all__ = [
+    "FileHandleCache",
+    "open_file",
+    "open_h5",
+    "read_unchanged",
+    "locked_for_writing",
+    "default_cache",
+]
 
 
 def _default_limit():
@@ -42,21 +51,68 @@ def _default_limit():
     return 128
 
 
+_locked_lock = threading.Lock()
+_locked = set()  # paths last found locked by another process (a writer holding them)
+
+
+def locked_for_writing(path):
+    """True if the last time *path* was opened, another process held it locked.
+
+    HDF5 writers lock their files (unless they pass ``locking=False``), so such a file is
+    being written: it is read anyway, without locking, but its state is not final.
+    """
+    with _locked_lock:
+        return os.fspath(path) in _locked
+
+
+def _note_locked(path, locked):
+    with _locked_lock:
+        if locked:
+            _locked.add(path)
+        else:
+            _locked.discard(path)
+
+
 def open_h5(path):
-    """Open *path* read-only as ``h5py.File``; :class:`FileFormatError` if impossible."""
+    """Open *path* read-only as ``h5py.File``.
+
+    A file locked by a writer is opened without locking (see :func:`locked_for_writing`).
+    Raises FileNotFoundError for a missing file, :class:`IncompleteFileError` for an empty or
+    truncated one and :class:`FileFormatError` for anything else that is not HDF5.
+    """
     import h5py
 
+    path = os.fspath(path)
     try:
-        return h5py.File(path, "r")
+        f = h5py.File(path, "r")
     except OSError as first:
+        # Locked by a writer elsewhere, or opened here with other locking flags.
+        locked = any(m in str(first) for m in ("unable to lock file", "file locking flag"))
         if os.path.isfile(path):
             try:
-                return h5py.File(path, "r", locking=False)
-            except OSError:
-                pass
+                f = h5py.File(path, "r", locking=False)
+            except OSError as second:
+                if locked:
+                    _note_locked(path, True)
+                    raise IncompleteFileError(
+                        path, f"locked by a process writing it, and not readable yet ({second})"
+                    ) from second
+            else:
+                _note_locked(path, locked)
+                return f
         if not os.path.exists(path):
             raise FileNotFoundError(f"No such file: {path}") from first
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            size = None
+        if size == 0:
+            raise IncompleteFileError(path, "empty file (0 bytes)") from first
+        if "truncated file" in str(first):
+            raise IncompleteFileError(path, f"truncated ({first})") from first
         raise FileFormatError(path, f"cannot open as HDF5 ({first})") from first
+    _note_locked(path, False)
+    return f
 
 
 def _signature(path):
@@ -151,6 +207,12 @@ class FileHandleCache:
                 continue
             self._drop(path)
 
+    def signature(self, path):
+        """``(size, mtime_ns)`` of *path* when its open handle was (re)opened or last found
+        current: what a reader holding the handle sees. None if it is not open."""
+        with self._lock:
+            return self._sigs.get(os.fspath(path))
+
     def close(self, path=None):
         """Close one file's handle (if no reader holds it), or all idle handles."""
         with self._lock:
@@ -166,3 +228,45 @@ default_cache = FileHandleCache()
 def open_file(path):
     """Context manager: an open ``h5py.File`` for *path* from the shared cache."""
     return default_cache.handle(path)
+
+
+#: A file modified less than this long ago (ns) may be being written.
+_RECENT_NS = 10 * 10**9
+#: Reads of a file that keeps changing meanwhile are tried this many times.
+READ_ATTEMPTS = 3
+
+
+def read_unchanged(path, read):
+    """``read(f)`` on the open file *path*, checked not to overlap a change of the file.
+
+    A file written by another process without SWMR is only consistent between the writer's
+    flushes; a read overlapping a write may see part of it, or fail. For a file modified
+    recently, the read is repeated (up to ``READ_ATTEMPTS`` times) until size and mtime are
+    the same after it as when the handle was (re)opened; otherwise (or if it keeps failing
+    while the file changes) :class:`IncompleteFileError`. Errors of a read during which the
+    file did not change are raised as they are. Files not modified recently cost no extra
+    ``stat``.
+    """
+    import time
+
+    path = os.fspath(path)
+    for attempt in range(READ_ATTEMPTS):
+        if attempt:
+            time.sleep(0.01 * 4**attempt)  # let a flush in progress finish
+        sig = None
+        try:
+            with default_cache.handle(path) as f:
+                sig = default_cache.signature(path)
+                result = read(f)
+        except (FileFormatError, OSError, KeyError, RuntimeError, ValueError):
+            # A read overlapping a write may fail as well as see part of it: try again.
+            if sig is None or time.time_ns() - sig[1] > _RECENT_NS or _signature(path) == sig:
+                raise
+            continue
+        if sig is None or time.time_ns() - sig[1] > _RECENT_NS or _signature(path) == sig:
+            return result
+    raise IncompleteFileError(
+        path,
+        f"the file changed while it was read ({READ_ATTEMPTS} attempts)",
+        "It is being written: try again later, or once it is complete.",
+    )

@@ -8,10 +8,13 @@ with one HDF5 call straight into the output array.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from .cache import save_loaded
-from .files import open_file
+from .exceptions import FileFormatError, IncompleteFileError
+from .files import open_file, read_unchanged
 
 __all__ = ["KeyData"]
 
@@ -77,28 +80,79 @@ def _file_chunks(cat, source, group, selected, inc_suspect_trains):
     return chunks
 
 
-def _read_hyperslabs(f, path, chunks, out, pos):
+def _missing_rows(cat, dataset, nrows, chunks):
+    """:class:`IncompleteFileError` if *chunks* need rows beyond the *nrows* of *dataset*."""
+    needed = max((c.start + c.total for c in chunks if c.total), default=0)
+    if needed <= nrows:
+        return None
+    train_id = None
+    for c in chunks:
+        if not hasattr(c, "counts"):
+            continue  # rows without their trains (a dask block)
+        ends = c.start + np.cumsum(c.counts.astype(np.int64))
+        late = np.flatnonzero((ends > nrows) & (c.counts > 0))
+        if len(late):
+            tid = int(c.train_ids[late[0]])
+            train_id = tid if train_id is None else min(train_id, tid)
+    return IncompleteFileError(
+        cat.path,
+        f"{dataset} holds {nrows} rows but INDEX locates data up to row {needed}"
+        + (f" (trains from {train_id} on)" if train_id is not None else ""),
+        dataset=dataset, rows=nrows, needed=needed, train_id=train_id,
+    )
+
+
+@contextmanager
+def _reading(cat, dataset):
+    """Report problems reading *dataset* of the file *cat* as errors naming the file."""
+    try:
+        yield
+    except FileFormatError:
+        raise
+    except KeyError as e:
+        raise FileFormatError(
+            cat.path,
+            f"no dataset {dataset} ({e})",
+            "The key may be missing from this file only (select the trains of other files), "
+            "or the file is still being written (try again later).",
+        ) from e
+    except (OSError, RuntimeError) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise FileFormatError(
+            cat.path,
+            f"cannot read {dataset} ({e})",
+            "The file may be incomplete or damaged: if it is still being written, try again "
+            "later; otherwise move it out of the run directory.",
+        ) from e
+
+
+def _read_hyperslabs(f, cat, path, chunks, out, pos):
     """Read *chunks* (rows of one dataset of the open file *f*) into ``out[pos:...]``."""
     import h5py
 
     dsid = h5py.h5d.open(f.id, path.encode())
     fspace = dsid.get_space()
+    err = _missing_rows(cat, path, fspace.shape[0], chunks)
+    if err is not None:
+        raise err
     eshape = out.shape[1:]
     zeros = (0,) * len(eshape)
     for c in chunks:
         n = c.total
-        if c.start + n > fspace.shape[0]:
-            from .exceptions import FileFormatError
-
-            raise FileFormatError(
-                f.filename,
-                f"{path} has {fspace.shape[0]} rows but INDEX points to rows up to "
-                f"{c.start + n} (an incomplete file?)",
-            )
         fspace.select_hyperslab((c.start,) + zeros, (n,) + eshape)
         mspace = h5py.h5s.create_simple((n,) + eshape)
         dsid.read(mspace, fspace, out[pos:pos + n])
         pos += n
+
+
+class _File:
+    """Stands in for a catalogue where only the file's path is needed (error messages)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path):
+        self.path = path
 
 
 class _Rows:
@@ -116,11 +170,12 @@ def _read_block(path, dataset_path, start, n, dtype, entry_shape):
     thread-safe handle cache.
     """
     out = np.empty((n,) + tuple(entry_shape), dtype=dtype)
-    with open_file(path) as f:
+    where = _File(path)
+    with open_file(path) as f, _reading(where, dataset_path):
         if dtype.hasobject:
             out[...] = f[dataset_path][start:start + n]
         else:
-            _read_hyperslabs(f, dataset_path, [_Rows(start, n)], out, 0)
+            _read_hyperslabs(f, where, dataset_path, [_Rows(start, n)], out, 0)
     return _decode_strings(out)
 
 
@@ -231,8 +286,9 @@ class KeyData:
     def _read_meta(self):
         if self._meta is None:
             cat = self.files[0]
-            with open_file(cat.path) as f:
-                ds = f[self._dataset_path(cat)]
+            path = self._dataset_path(cat)
+            with open_file(cat.path) as f, _reading(cat, path):
+                ds = f[path]
                 attrs = dict(ds.attrs)
                 if self.is_control and self.key.endswith(".value"):
                     # Karabo attributes of control keys sit mostly on the parent group.
@@ -308,16 +364,18 @@ class KeyData:
                 chunks.extend(found)
             save_loaded(self.files)
             chunks.sort(key=lambda c: c.train_ids[0])
-            if len(chunks) > 1:
+            if chunks:
                 chunks = self._drop_duplicate_trains(chunks)
             self._chunks = chunks
         return self._chunks
 
     def _drop_duplicate_trains(self, chunks):
-        """Keep the first data of trains that several chunks (files) hold, with a warning.
+        """Keep the first data of trains that appear more than once, with a warning.
 
-        The same train in two files of one source (e.g. a copied file left in the run
-        directory) is a broken run; keeping both would duplicate entries silently.
+        The same train twice for one source (in two files, e.g. a copied file left in the
+        run directory, or repeated within a file) is a broken run; keeping both would
+        duplicate entries silently. EXtra-data refuses such runs unless the repeats are
+        flagged invalid and ``inc_suspect_trains=False``; we read the first occurrence.
         """
         all_tids = np.concatenate([c.train_ids[c.counts > 0] for c in chunks])
         if len(np.unique(all_tids)) == len(all_tids):
@@ -329,27 +387,34 @@ class KeyData:
         seen = np.zeros(0, dtype=np.uint64)
         out, dropped_from = [], set()
         for c in chunks:
-            dup = np.isin(c.train_ids, seen) & (c.counts > 0)
+            has_data = c.counts > 0
+            dup = np.isin(c.train_ids, seen) & has_data
+            nz = np.flatnonzero(has_data)
+            _, first = np.unique(c.train_ids[nz], return_index=True)
+            repeat = np.ones(len(nz), dtype=bool)
+            repeat[first] = False
+            dup[nz[repeat]] = True  # repeated within this chunk
             if not dup.any():
                 out.append(c)
             else:
                 dropped_from.add(c.cat.path)
                 rows = c.start + np.concatenate(([0], np.cumsum(c.counts)[:-1])).astype(np.int64)
-                keep = ~dup
                 # Split the kept trains into runs of consecutive positions: each is contiguous.
-                idx = np.flatnonzero(keep)
+                idx = np.flatnonzero(~dup)
                 if len(idx):
                     breaks = np.flatnonzero(np.diff(idx) != 1) + 1
                     for part in np.split(idx, breaks):
                         cnt = c.counts[part]
-                        nz = np.flatnonzero(cnt)
-                        start = rows[part[nz[0]]] if len(nz) else 0
+                        nzp = np.flatnonzero(cnt)
+                        start = rows[part[nzp[0]]] if len(nzp) else 0
                         out.append(_Chunk(c.cat, start, c.train_ids[part], cnt))
-            seen = np.union1d(seen, c.train_ids[c.counts > 0])
+            seen = np.union1d(seen, c.train_ids[has_data])
         warnings.warn(
-            f"{self.source} has data for the same trains in several files; using the first "
-            f"and ignoring the copies in: {', '.join(sorted(dropped_from))}. Remove duplicate "
-            "files from the run directory.",
+            f"{self.source} has data for the same trains more than once (in several files, "
+            "or repeated within a file); using the first data of each train and ignoring the "
+            f"repeats in: {', '.join(sorted(dropped_from))}. Remove duplicate files from the "
+            "run directory, or open the run with inc_suspect_trains=False to leave out "
+            "trains the DAQ marked invalid.",
             DamnitNbWarning,
             stacklevel=4,
         )
@@ -427,9 +492,24 @@ class KeyData:
         return lookup
 
     def _read_rows(self, cat, row, n, keep_dims):
-        with open_file(cat.path) as f:
-            data = f[self._dataset_path(cat)][row:row + n]
-        data = _decode_strings(np.asarray(data))
+        path = self._dataset_path(cat)
+
+        def read(f):
+            with _reading(cat, path):
+                ds = f[path]
+                if row + n > ds.shape[0]:
+                    tid = next((t for t, hit in self._train_lookup().items()
+                                if hit == (cat, row, n)), None)
+                    raise IncompleteFileError(
+                        cat.path,
+                        f"{path} holds {ds.shape[0]} rows but INDEX locates data for train "
+                        f"{tid} at rows {row}-{row + n - 1}",
+                        "The file is incomplete: if it is still being written, try again later.",
+                        dataset=path, rows=ds.shape[0], needed=row + n, train_id=tid,
+                    )
+                return ds[row:row + n]
+
+        data = _decode_strings(np.asarray(read_unchanged(cat.path, read)))
         if n == 1 and not keep_dims:
             data = data[0]
         return data
@@ -485,20 +565,28 @@ class KeyData:
         fast = not roi and not dtype.hasobject and out.flags.c_contiguous and out.dtype == dtype
         pos = 0
         for cat, group in _group_by_file(chunks):
-            with open_file(cat.path) as f:
-                if fast:
-                    _read_hyperslabs(f, self._dataset_path(cat), group, out, pos)
-                    pos += sum(c.total for c in group)
-                    continue
-                ds = f[self._dataset_path(cat)]
-                for c in group:
-                    src_sel = (slice(c.start, c.start + c.total),) + roi
-                    if dtype.hasobject:
-                        out[pos:pos + c.total] = ds[src_sel]
-                    else:
-                        ds.read_direct(out, source_sel=src_sel,
-                                       dest_sel=np.s_[pos:pos + c.total])
-                    pos += c.total
+            path = self._dataset_path(cat)
+
+            def read(f, cat=cat, group=group, path=path, pos=pos):
+                with _reading(cat, path):
+                    if fast:
+                        _read_hyperslabs(f, cat, path, group, out, pos)
+                        return
+                    ds = f[path]
+                    err = _missing_rows(cat, path, ds.shape[0], group)
+                    if err is not None:
+                        raise err
+                    for c in group:
+                        src_sel = (slice(c.start, c.start + c.total),) + roi
+                        if dtype.hasobject:
+                            out[pos:pos + c.total] = ds[src_sel]
+                        else:
+                            ds.read_direct(out, source_sel=src_sel,
+                                           dest_sel=np.s_[pos:pos + c.total])
+                        pos += c.total
+
+            read_unchanged(cat.path, read)
+            pos += sum(c.total for c in group)
         return _decode_strings(out)
 
     def xarray(self, extra_dims=None, roi=(), name=None):

@@ -5,6 +5,30 @@ selection of sources, keys and trains. Opening a run reads only METADATA and IND
 file; ``run[source]`` and ``run[source, key]`` are lazy, and data is read by
 :class:`~damnit_nb.data.key.KeyData`. Names and semantics follow EXtra-data, so analysis code
 written for it runs unchanged.
+
+Runs still being written, and broken files
+------------------------------------------
+Opening reads what each file's METADATA and INDEX say at that moment. A file that cannot be
+read (not HDF5, empty, truncated, no METADATA...) is skipped with a warning naming it
+(``on_error='warn'``; quietly if it was modified in the last ``WRITING_SECONDS`` or is locked
+by a writer, as files being written often are unreadable), raises (``'raise'``) or is skipped
+quietly (``'ignore'``). A file locked by the process writing it is read without locking.
+
+Within a file, INDEX is read as far as it goes: first/count entries beyond ``INDEX/trainId``
+are ignored, trains beyond the first/count arrays have no data, and data rows beyond what
+INDEX locates are ignored. Where INDEX points past the rows written, reading that key raises
+:class:`~damnit_nb.data.exceptions.IncompleteFileError` (a ``FileFormatError``) giving the
+file and the first train without data; other keys and sources, and the trains before it
+(``select_trains(by_id[:err.train_id])``), read normally. A dataset missing from one file,
+or HDF5 failing to read, raises ``FileFormatError`` naming the file. Errors never leave a
+half-read state behind: the collection stays usable.
+
+A file written without SWMR is consistent only between its writer's flushes. Reads of a
+recently modified file are repeated if it changed meanwhile and fail with
+``IncompleteFileError`` if it keeps changing (:func:`~damnit_nb.data.files.read_unchanged`).
+The catalogue cache stores only files read successfully, unchanged for a few seconds and not
+locked by a writer, and uses an entry only while the file's size and mtime match, so a file
+that changed is always read again.
 """
 
 from __future__ import annotations
@@ -23,7 +47,7 @@ from .cache import save_loaded
 from .catalogue import read_catalogue
 from .exceptions import FileFormatError, NoDataError, SourceNameError
 from .files import default_cache as handle_cache
-from .files import open_file
+from .files import locked_for_writing, read_unchanged
 from .source import SourceData
 
 __all__ = [
@@ -635,20 +659,29 @@ def _file_order(cat):
 def _read_files(paths, on_error, none_ok=False):
     """Catalogues of *paths*; unreadable files raise, warn or are skipped per *on_error*.
 
-    If no file is readable (and not *none_ok*), the first error is raised. A file is closed
-    again after its catalogue is read, unless the shared handle cache has it open already:
-    HDF5 compares each file it opens with every open file, so opening hundreds of files
-    while holding them all open costs more than opening them again when data is read.
+    If no file is readable (and not *none_ok*), the first error is raised. Whatever goes
+    wrong reading a file is reported as a :class:`FileFormatError` naming it (or
+    FileNotFoundError if it vanished).
+
+    A settled file is closed again after its catalogue is read, unless the shared handle
+    cache has it open already: HDF5 compares each file it opens with every open file, so
+    opening hundreds of files while holding them all open costs more than opening them
+    again when data is read. A file modified recently is read through the handle cache,
+    checked not to change during the read (:func:`~.files.read_unchanged`).
     """
     _check_on_error(on_error)
     cats, errors = [], []
     for p in paths:
         try:
-            if p in handle_cache:
-                with open_file(p) as f:
-                    cats.append(read_catalogue(p, f))
-            else:
-                cats.append(read_catalogue(p))
+            try:
+                if p in handle_cache or _being_written(p):
+                    cats.append(read_unchanged(p, lambda f, p=p: read_catalogue(p, f)))
+                else:
+                    cats.append(read_catalogue(p))
+            except (FileFormatError, FileNotFoundError):
+                raise
+            except _READ_ERRORS as e:  # anything h5py raises on a damaged file
+                raise FileFormatError(p, f"unreadable ({type(e).__name__}: {e})") from e
         except (FileFormatError, FileNotFoundError) as e:
             if on_error == "raise":
                 raise
@@ -662,16 +695,22 @@ def _read_files(paths, on_error, none_ok=False):
     return cats
 
 
+_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, IndexError)
+
+
 def _check_on_error(on_error):
     if on_error not in ("raise", "warn", "ignore"):
         raise ValueError(f"on_error must be 'raise', 'warn' or 'ignore', not {on_error!r}")
 
 
 def _being_written(path):
+    """True for a file that looks still being written: modified in the last
+    ``WRITING_SECONDS``, or locked by a writer when last opened."""
     try:
-        return time.time() - os.stat(path).st_mtime < WRITING_SECONDS
+        recent = time.time() - os.stat(path).st_mtime < WRITING_SECONDS
     except OSError:
         return True  # vanished: it was a temporary file
+    return recent or locked_for_writing(path)
 
 
 def H5File(path, *, inc_suspect_trains=True):
@@ -690,7 +729,12 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
                  cache=True, parallelize=None):
     """Open a run directory: every ``*.h5`` file in *path* matching *include*.
 
-    Files are ordered by their train IDs, not their names. Unreadable files are skipped
+    Files are ordered by their train IDs, not their names. With *inc_suspect_trains* (the
+    default, as in EXtra-data) trains the DAQ flagged invalid are included: ``INDEX/flag``
+    0 (non-zero in format 1.1, which stores an index there), or, in format 0.5 files without
+    flags, the fewest trains that make train IDs step down; with False they are left out.
+    A train with data twice for one source (in two files, or twice in one) keeps its first
+    data, with a warning (EXtra-data refuses such runs). Unreadable files are skipped
     with a warning (``on_error='warn'``; silently if modified in the last
     ``WRITING_SECONDS``, as files still being written are often unreadable), or raise
     (``'raise'``) or are skipped silently (``'ignore'``). If no file is readable, the first
@@ -735,9 +779,13 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
         fresh = _read_files([osp.join(path, n) for n in to_read], on_error, none_ok=bool(cats))
         cats.extend(fresh)
         if store is not None:
-            keep = {n: c for n, c in cached.items() if n in entries}
-            keep.update((osp.basename(c.path), c) for c in fresh)
-            store.update(path, list(keep.values()), cached.values())
+            # Entries of files not read again (current, or left out by *include*) and what
+            # was read just now; never files that failed to read, nor files a writer holds
+            # (their state is not final).
+            reread = set(to_read)
+            keep = [c for n, c in cached.items() if n in entries and n not in reread]
+            keep += [c for c in fresh if not locked_for_writing(c.path)]
+            store.update(path, keep, cached.values())
     return DataCollection(cats, inc_suspect_trains=inc_suspect_trains, is_single_run=True)
 
 

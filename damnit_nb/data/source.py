@@ -16,7 +16,7 @@ import numpy as np
 from .catalogue import FrozenMap
 from .exceptions import PropertyNameError
 from .files import open_file
-from .key import KeyData, _decode_strings
+from .key import KeyData, _decode_strings, _reading
 
 __all__ = ["SourceData", "list_keys", "aggregator_of"]
 
@@ -49,15 +49,16 @@ def list_keys(cat, section, source):
         if info.type == h5py.h5o.TYPE_DATASET:
             names.append(name.decode() if isinstance(name, bytes) else name)
 
-    with open_file(cat.path) as f:
+    with open_file(cat.path) as f, _reading(cat, f"{section}/{stored}"):
         grp = f.get(f"{section}/{stored}")
         if isinstance(grp, h5py.Group):
             h5py.h5o.visit(grp.id, visit, info=True)
     keys = FrozenMap({n.replace("/", "."): n for n in names})
-    with _keys_lock:
-        if len(_keys_cache) >= _KEYS_CACHE_MAX:
-            _keys_cache.clear()
-        _keys_cache[ck] = keys
+    if cat.is_current():  # a file changing meanwhile may have shown only some keys
+        with _keys_lock:
+            if len(_keys_cache) >= _KEYS_CACHE_MAX:
+                _keys_cache.clear()
+            _keys_cache[ck] = keys
     return keys
 
 
@@ -289,8 +290,9 @@ class SourceData:
                 raise PropertyNameError(key, self.source, available, hint=(
                     "See run[source].run_keys() for the keys recorded in RUN."))
         cat = self.files[0]
-        with open_file(cat.path) as f:
-            value = f[f"RUN/{cat.resolve(self.source)}/{keys[full]}"][0]
+        path = f"RUN/{cat.resolve(self.source)}/{keys[full]}"
+        with open_file(cat.path) as f, _reading(cat, path):
+            value = f[path][0]
         return _scalar(value)
 
     def run_values(self, inc_timestamps=True):
@@ -302,7 +304,7 @@ class SourceData:
             keys = {k for k in keys if k.endswith(".value")}
         cat = self.files[0]
         out = {}
-        with open_file(cat.path) as f:
+        with open_file(cat.path) as f, _reading(cat, f"RUN/{cat.resolve(self.source)}"):
             grp = f[f"RUN/{cat.resolve(self.source)}"]
             for k in sorted(keys):
                 value = _scalar(grp[paths[k]][0])

@@ -90,7 +90,9 @@ def test_new_and_removed_files(settled_run, cache, example_runs):
 
 def test_fresh_files_not_stored(example_runs, tmp_path, cache):
     dest = tmp_path / "live"
-    shutil.copytree(example_runs("uneven-1.0"), dest)  # copies get the current mtime
+    shutil.copytree(example_runs("uneven-1.0"), dest)
+    for name in os.listdir(dest):
+        os.utime(dest / name)  # written just now
     RunDirectory(dest, cache=cache)
     assert cache.load(dest) == {}
 

@@ -164,6 +164,6 @@ def test_index_beyond_data_is_format_error(example_runs, tmp_path):
     with h5py.File(path, "r+") as f:
         f["INDEX/SA1_XTD2_XGM/DOOCS/MAIN/first"][-1] = 10_000
     run = H5File(path)
-    with pytest.raises(FileFormatError, match="INDEX points") as info:
+    with pytest.raises(FileFormatError, match="INDEX locates") as info:
         run["SA1_XTD2_XGM/DOOCS/MAIN", "beamPosition.ixPos"].ndarray()
     assert info.value.path == str(path)
