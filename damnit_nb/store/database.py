@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import schema
-from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
+from . import migrations, schema
+from .errors import (
+    CorruptDatabaseError, NoProposalError, ProposalMismatchError, ReadOnlyDatabaseError,
+)
 from .h5file import read_data, run_file_path, share, write_run_file
 from .results import ErrorFlags, PreparedResult
 
@@ -163,7 +165,9 @@ class Database:
 
     `path` is the directory, created with its `extracted_data/` if missing. `proposal` is
     stored in a new database; for an existing one it must match (or be left out).
-    Opening an existing database does not write to it.
+    Opening an existing v4 database does not write to it. A database from an older DAMNIT
+    (formats v0-v3) is copied to `runs.sqlite.v{N}.bak` (`backup_path`) and upgraded step
+    by step; one from a newer DAMNIT is opened read-only (`read_only`) with a warning.
     """
 
     def __init__(self, path, proposal=None):
@@ -176,6 +180,8 @@ class Database:
             share(extracted, directory=True)
         self._lock = threading.RLock()
         self._closed = False
+        self._read_only_version = None
+        self.backup_path = None  # where an older database was copied before upgrading it
         existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
         try:
             self._conn = sqlite3.connect(
@@ -203,17 +209,49 @@ class Database:
                 if schema.read_format_version(conn, self.db_path) is None:
                     schema.create_schema(conn, proposal)
             share(self.db_path)
+        elif version < schema.FORMAT_VERSION:
+            self.backup_path = migrations.upgrade(conn, self.db_path, version,
+                                                  self._transaction)
+        elif version > schema.FORMAT_VERSION:
+            self._reopen_read_only(version)
         stored = self._meta("proposal")
         if proposal is not None:
             if stored is None:
-                with self._transaction():
-                    conn.execute(
-                        "INSERT INTO metameta VALUES ('proposal', ?) ON CONFLICT (key)"
-                        " DO UPDATE SET value=excluded.value", (int(proposal),))
+                if not self.read_only:
+                    with self._transaction():
+                        self._conn.execute(
+                            "INSERT INTO metameta VALUES ('proposal', ?) ON CONFLICT (key)"
+                            " DO UPDATE SET value=excluded.value", (int(proposal),))
             elif int(stored) != int(proposal):
                 raise ProposalMismatchError(self.db_path, int(proposal), int(stored))
         self._proposal = int(proposal) if proposal is not None else (
             int(stored) if stored is not None else None)
+
+    def _reopen_read_only(self, version):
+        """A newer DAMNIT's database: never written, so never damaged by us."""
+        import warnings
+
+        from .. import DamnitNbWarning
+
+        self._conn.close()
+        uri = self.db_path.absolute().as_uri() + "?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
+                                     isolation_level=None, check_same_thread=False)
+        self._read_only_version = version
+        warnings.warn(
+            f"{self.db_path} is in DAMNIT data format v{version}, newer than "
+            f"v{schema.FORMAT_VERSION}: opened read-only. Update damnit_nb to write to it.",
+            DamnitNbWarning, stacklevel=4)
+
+    @property
+    def read_only(self):
+        """True for a database written by a newer DAMNIT: it is read, never written."""
+        return self._read_only_version is not None
+
+    def _check_writable(self):
+        if self._read_only_version is not None:
+            raise ReadOnlyDatabaseError(self.db_path, self._read_only_version,
+                                        schema.FORMAT_VERSION)
 
     # ---------------------------------------------------------------- plumbing ----
 
@@ -227,6 +265,7 @@ class Database:
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            self._check_writable()
             # IMMEDIATE takes the write lock up front, so two writers never deadlock each
             # holding a read lock and waiting for the other.
             self._conn.execute("BEGIN IMMEDIATE")
@@ -459,6 +498,7 @@ class Database:
         A result named "start_time" (epoch seconds) sets the run's start time, as in DAMNIT.
         """
         proposal = self._require_proposal()
+        self._check_writable()
         run = int(run)
         results = [r for r in results if r is not None]
         for r in results:

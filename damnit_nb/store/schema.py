@@ -93,8 +93,9 @@ def _split(script):
 def read_format_version(conn: sqlite3.Connection, path):
     """Return the data format version of an existing database, or None if it is empty.
 
-    Raises CorruptDatabaseError if SQLite cannot read the file, UnsupportedFormatError if the
-    database is not in format v4.
+    0 is DAMNIT's oldest, unversioned format (a `runs` table, no version in metameta).
+    Raises CorruptDatabaseError if SQLite cannot read the file, UnsupportedFormatError if it is
+    not a DAMNIT database.
     """
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -109,8 +110,12 @@ def read_format_version(conn: sqlite3.Connection, path):
         if isinstance(exc, CorruptDatabaseError):
             raise
         raise CorruptDatabaseError(path, str(exc)) from exc
-    version = int(row[0]) if row is not None and row[0] is not None else 0
-    if version != FORMAT_VERSION:
+    raw = row[0] if row is not None else None
+    try:
+        version = int(raw) if raw is not None else 0
+    except (TypeError, ValueError):
+        raise UnsupportedFormatError(path, raw, FORMAT_VERSION) from None
+    if version < 0 or (version == 0 and "runs" not in tables):
         raise UnsupportedFormatError(path, version, FORMAT_VERSION)
     return version
 
