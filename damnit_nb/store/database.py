@@ -124,6 +124,19 @@ def _parse_user_value(name, vtype, value):
                          "or an empty value to clear it.") from None
 
 
+def _ranges(numbers):
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts, numbers = [], sorted(numbers)
+    i = 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        parts.append(str(numbers[i]) if i == j else f"{numbers[i]}-{numbers[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
 def _now():
     return datetime.now(tz=timezone.utc).timestamp()
 
@@ -282,10 +295,13 @@ class Database:
                     self._conn.execute("ROLLBACK")
                 raise
 
+    def _check_open(self):
+        if self._closed:
+            raise ValueError(f"{self.db_path} is closed: open a new Database.")
+
     def _read(self, sql, params=()):
         with self._lock:
-            if self._closed:
-                raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            self._check_open()
             return self._conn.execute(sql, params).fetchall()
 
     def _require_proposal(self):
@@ -641,8 +657,59 @@ class Database:
         return read_data(run_file_path(self.path, proposal, int(run)), name)
 
     def table(self, with_titles=False):
-        """The run table as a pandas DataFrame: one row per run, columns run, start_time,
-        added_at (UTC datetimes), comment, then one per variable (errors as None)."""
+        """The run table as DAMNIT's API gives it (`damnit.Damnit(path).table()`): columns
+        proposal, run, start_time (Europe/Berlin), then the variables (comment always among
+        them), images and arrays as placeholders ('<thumbnail>', '<sparkline>', '<ndarray>').
+
+        with_titles: variable columns by title, and Proposal, Run, Timestamp.
+        """
+        from .tables import run_table
+
+        return run_table(self, with_titles=with_titles)
+
+    def export(self, path, with_titles=True):
+        """Write the run table to a file chosen by suffix: '.csv', '.xlsx' or '.md'.
+
+        Images and arrays are written as their summary text. Raises ValueError for another
+        suffix. Returns the path.
+        """
+        from .tables import export
+
+        return export(self, path, with_titles=with_titles)
+
+    def __getitem__(self, key):
+        """`db[run]` (a RunVariables), `db[run, name]` (a VariableData; name or title), or
+        with the proposal first: `db[proposal, run]`, `db[proposal, run, name]`."""
+        from .access import RunVariables
+
+        proposal, name = self._proposal, None
+        if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str):
+            run, name = key
+        elif isinstance(key, tuple) and len(key) == 2:
+            proposal, run = key
+        elif isinstance(key, tuple) and len(key) == 3:
+            proposal, run, name = key
+        elif isinstance(key, tuple):
+            raise TypeError(f"Index a Database with run, (run, name) or (proposal, run, name), "
+                            f"not {key!r}")
+        else:
+            run = key
+        if isinstance(run, (bool, str)) or not isinstance(run, (int, np.integer)):
+            raise TypeError(f"Run numbers are integers, not {run!r}")
+        run = int(run)
+        if not self._read("SELECT 1 FROM run_info WHERE proposal=? AND run=?",
+                          (proposal, run)):
+            known = [r.run for r in self.runs()]
+            raise KeyError(f"No run {run} in proposal {proposal}: known runs are "
+                           f"{_ranges(known) or 'none'}.")
+        run_vars = RunVariables(self, int(proposal), run)
+        return run_vars if name is None else run_vars[name]
+
+    def dataframe(self, with_titles=False):
+        """The run table as damnit_nb shows it, as a pandas DataFrame: one row per run of this
+        proposal (with a start time or not), columns run, start_time, added_at (UTC
+        datetimes), comment, then one per variable in definition order, holding the decoded
+        summaries (errors as None). For DAMNIT's own view of the table, see `table()`."""
         import pandas as pd
 
         runs = self.runs()

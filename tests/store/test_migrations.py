@@ -177,7 +177,7 @@ def test_newer_database_is_opened_read_only(db):
     with newer:
         assert newer.read_only
         assert newer.values()[1]["a"].value == 1.5
-        assert newer.table()["a"].tolist() == [1.5]
+        assert newer.dataframe()["a"].tolist() == [1.5]
         for write in (lambda: newer.set_comment(1, "x"), lambda: newer.add_variable("b"),
                       lambda: newer.write_results(1, [prepare_result("a", 2)]),
                       lambda: newer.set_user_value(1, "a", 1)):
