@@ -175,16 +175,17 @@ class VariableData:
 
         with _open(self.file, "r") as f:
             obj = f.get(f".preview/{self._name}")
-            if obj is None:
+            if obj is not None:
+                hint = _type_hint(obj)
+            else:
                 if not data_fallback or self._name not in f:
                     return None
                 obj = f[self._name]
-                hint = _type_hint(obj)
+                hint = _type_hint(obj)  # of the group, not of its data
                 if hint in (DataType.Dataset, DataType.DataFrame):
                     return None
                 if hint is not DataType.DataArray:
                     obj = obj["data"]
-            hint = _type_hint(obj)
             if isinstance(obj, h5py.Group):  # a DataArray
                 for item in obj.values():
                     if isinstance(item, h5py.Dataset) and (

@@ -81,7 +81,8 @@ def run_table(db, with_titles=False):
         df.insert(3, "comment", None)
     # Values of one column came from different rows of one SQL column: give each column the
     # type its values share (as DAMNIT's row-by-row pass over the table does).
-    df = df.astype(object).infer_objects()
+    if len(df):
+        df = df.astype(object).infer_objects()
     df.columns.name = None
     if with_titles:
         renames = {n: t for n, t in titles.items() if t is not None}

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -25,7 +26,8 @@ def run_damnit(code, *args):
         from pathlib import Path
         import damnit
         sys.path.insert(0, str(Path(damnit.__file__).parent / "ctxsupport"))
-    """)
+        sys.path.insert(0, {here!r})  # value_repr
+    """).format(here=str(Path(__file__).parent))
     proc = subprocess.run([DAMNIT_PYTHON, "-c", prelude + textwrap.dedent(code), *map(str, args)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
