@@ -357,18 +357,7 @@ class Database:
         value = text if text else None
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
-            new_name = not self._is_known(conn, "comment")
-            conn.execute(
-                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
-                " max_diff, provenance, summary_type, summary_method, attributes)"
-                " VALUES (?, ?, 'comment', 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
-                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
-                " value=excluded.value, timestamp=excluded.timestamp,"
-                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
-                " summary_method=NULL, attributes=NULL",
-                (proposal, int(run), value, _now(), MANUAL_INPUT))
-            if new_name:
-                schema.rebuild_views(conn)
+            self._set_manual(conn, proposal, int(run), "comment", value)
 
     def add_variable(self, name, *, title=None, description=None, attributes=None, tags=(),
                      type=None) -> bool:
@@ -462,18 +451,24 @@ class Database:
             parsed = _parse_user_value(name, info.type, value)
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
-            new_name = not self._is_known(conn, name)
-            conn.execute(
-                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
-                " max_diff, provenance, summary_type, summary_method, attributes)"
-                " VALUES (?, ?, ?, 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
-                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
-                " value=excluded.value, timestamp=excluded.timestamp,"
-                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
-                " summary_method=NULL, attributes=NULL",
-                (proposal, int(run), name, parsed, _now(), MANUAL_INPUT))
-            if new_name:
-                schema.rebuild_views(conn)
+            self._set_manual(conn, proposal, int(run), name, parsed)
+
+    def _set_manual(self, conn, proposal, run, name, value):
+        """Write a value typed by a user as DAMNIT's GUI does: provenance "manual-input",
+        summary_method "" (all NULL but the provenance and time when clearing)."""
+        new_name = not self._is_known(conn, name)
+        conn.execute(
+            "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
+            " max_diff, provenance, summary_type, summary_method, attributes)"
+            " VALUES (?, ?, ?, 1, ?, ?, NULL, ?, NULL, ?, NULL)"
+            " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
+            " value=excluded.value, timestamp=excluded.timestamp,"
+            " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
+            " summary_method=excluded.summary_method, attributes=NULL",
+            (proposal, run, name, value, _now(), MANUAL_INPUT,
+             None if value is None else ""))
+        if new_name:
+            schema.rebuild_views(conn)
 
     def add_time_comment(self, text, timestamp=None) -> int:
         """Add a comment not tied to a run (DAMNIT's standalone comments); returns its id."""

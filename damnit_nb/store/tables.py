@@ -99,12 +99,21 @@ EXPORT_FORMATS = {".csv": "CSV", ".xlsx": "Excel (openpyxl)", ".md": "Markdown"}
 _EXPORT_TEXT = {"<thumbnail>": "<image>", "<sparkline>": "<trendline>"}
 
 
-def _cell_text(value):
-    """A cell as export text: '' for missing, summaries' text, other values unchanged."""
+def _missing(value):
+    """None, NaN, pd.NA or NaT."""
+    if value is None:
+        return True
+    if isinstance(value, (str, bytes, complex)):
+        return False
     try:
-        if value is None or (not isinstance(value, (str, bytes)) and bool(value != value)):
-            return None
+        return bool(value != value)
     except (TypeError, ValueError):  # pd.NA
+        return True
+
+
+def _cell_text(value):
+    """A cell as export text: None for missing, summaries' text, other values unchanged."""
+    if _missing(value):
         return None
     if isinstance(value, str):
         return _EXPORT_TEXT.get(value, value)
@@ -148,7 +157,7 @@ def export(db, path, with_titles=True):
 
 
 def _markdown_cell(value):
-    if value is None:
+    if _missing(value):
         return ""
     if isinstance(value, float):
         if math.isfinite(value) and value.is_integer() and abs(value) < 10_000:

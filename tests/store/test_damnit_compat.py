@@ -89,5 +89,8 @@ def test_we_read_what_damnit_writes(tmp_path):
         assert vals["bad"].error == "boom" and vals["bad"].error_cls == "ValueError"
         assert vals["c"].value == 1 + 1j and vals["comment"].value == "from DAMNIT"
         assert db.read_data(1, "da").attrs["units"] == "J"
-        db.table()
+        db.table(), db.dataframe()
+        assert db[1, "XGM/Energy"].read() == 2.5 and db[1, "energy"].units == "uJ"
+        assert db[1, "da"].preview_data().values.tolist() == [0.0, 1.0, 2.0]
+        assert db[1].keys() == ["comment", "da", "energy"]  # "c" is in the database only
     assert (tmp_path / "runs.sqlite").read_bytes() == before
