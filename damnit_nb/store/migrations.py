@@ -97,12 +97,12 @@ def _to_v1(conn, db_dir):
                 value = thumbnail
             if value is None:
                 continue
+            # v0 did not record where a value came from: provenance stays NULL.
             variables.append((proposal, run, name, 1, value, timestamp,
-                              found.get("max_diffs", {}).get(name),
-                              "context.py" if name != "comment" else None))
+                              found.get("max_diffs", {}).get(name)))
     conn.executemany(
-        "INSERT INTO run_variables (proposal, run, name, version, value, timestamp, max_diff,"
-        " provenance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", variables)
+        "INSERT INTO run_variables (proposal, run, name, version, value, timestamp, max_diff)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)", variables)
     # DAMNIT's API looks titles up in `variables`: give each computed variable a row (its
     # context file, when next run, sets its real title).
     conn.executemany("INSERT OR IGNORE INTO variables (name, title) VALUES (?, ?)",

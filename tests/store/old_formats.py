@@ -46,10 +46,13 @@ PROPOSAL = 1234
 START = 1_700_000_000.0
 
 
-def make_database(path, version):
+def make_database(path, version, intermediate=False):
     """Write runs.sqlite in `path` as DAMNIT format `version` wrote it, with two runs, a
     computed variable (energy), a comment, user variables (sample: string, good: boolean,
-    shots: integer, dose: number), a standalone comment and (v3) a tag."""
+    shots: integer, dose: number), a standalone comment and (v3) a tag.
+
+    intermediate: DAMNIT's early v1, whose run_variables had a `stored_type` column.
+    """
     path.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path / "runs.sqlite")
     with conn:
@@ -63,6 +66,8 @@ def make_database(path, version):
                  (PROPOSAL, 2, START + 60, START + 65, None, 3.5, None, 0, None, None, None)])
         else:
             conn.executescript(V1_SCHEMA)
+            if intermediate:
+                conn.execute("ALTER TABLE run_variables ADD COLUMN stored_type")
             if version >= 2:
                 conn.executescript(V2_CHANGE)
             if version >= 3:

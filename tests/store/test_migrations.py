@@ -94,6 +94,19 @@ def test_old_database_is_backed_up_and_upgraded(tmp_path, version):
     assert db_path.read_bytes() == upgraded
 
 
+def test_intermediate_v1(tmp_path):
+    db_dir = tmp_path / "db"
+    make_database(db_dir, 1, intermediate=True)
+    with Database(db_dir) as db:
+        assert db.values()[1]["sample"].value == "Fe"
+    conn = sqlite3.connect(db_dir / "runs.sqlite")
+    try:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(run_variables)")]
+    finally:
+        conn.close()
+    assert "stored_type" not in cols and cols[-1] == "attributes"
+
+
 def test_v0_max_diff_from_run_file(tmp_path):
     db_dir = tmp_path / "db"
     make_database(db_dir, 0)
