@@ -81,7 +81,7 @@ def _to_v1(conn, db_dir):
     names = [c for c in cols if c not in _V0_RUN_COLUMNS]
     rows = [dict(zip(cols, row)) for row in conn.execute("SELECT * FROM runs")]
     conn.execute("DROP TABLE runs")  # its unique index `proposal_run` goes with it
-    for statement in schema._split(_V1_TABLES):
+    for statement in schema.split_statements(_V1_TABLES):
         conn.execute(statement)
     variables = []
     for row in rows:
@@ -178,16 +178,14 @@ def _to_v2(conn, db_dir):
 
 @migration(3, "Tags: tables `tags` and `variable_tags`.")
 def _to_v3(conn, db_dir):
-    for statement in schema._split(schema._SCHEMA):
-        if " tags(" in statement or " variable_tags(" in statement:
-            conn.execute(statement.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1))
+    for statement in schema.split_statements(schema.TAGS_SCHEMA):
+        conn.execute(statement)
 
 
 @migration(4, "A trigger removes a tag when its last variable loses it.")
 def _to_v4(conn, db_dir):
-    for statement in schema._split(schema._SCHEMA):
-        if statement.startswith("CREATE TRIGGER"):
-            conn.execute(statement.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1))
+    for statement in schema.split_statements(schema.ORPHAN_TAGS_TRIGGER):
+        conn.execute(statement)
     # The id DAMNIT names its update topic after (it adds one on opening if missing).
     conn.execute("INSERT OR IGNORE INTO metameta (key, value) VALUES ('db_id', ?)",
                  (token_hex(20),))

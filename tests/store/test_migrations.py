@@ -177,6 +177,7 @@ def test_no_backup_no_upgrade(tmp_path, monkeypatch):
 
 def test_newer_database_is_opened_read_only(db):
     db.add_variable("a", title="A")
+    db.add_variable("u", type="integer")
     db.write_results(1, [prepare_result("a", 1.5)])
     db.close()
     conn = sqlite3.connect(db.path / "runs.sqlite")
@@ -191,33 +192,39 @@ def test_newer_database_is_opened_read_only(db):
         assert newer.read_only
         assert newer.values()[1]["a"].value == 1.5
         assert newer.dataframe()["a"].tolist() == [1.5]
+        assert newer[1, "A"].read() == 1.5
         for write in (lambda: newer.set_comment(1, "x"), lambda: newer.add_variable("b"),
                       lambda: newer.write_results(1, [prepare_result("a", 2)]),
-                      lambda: newer.set_user_value(1, "a", 1)):
-            with pytest.raises((errors.ReadOnlyDatabaseError, KeyError)) as info:
+                      lambda: newer.set_user_value(1, "u", 1), lambda: newer.add_run(2),
+                      lambda: newer.add_time_comment("x")):
+            with pytest.raises(errors.ReadOnlyDatabaseError) as info:
                 write()
-        with pytest.raises(errors.ReadOnlyDatabaseError) as info:
-            newer.set_comment(1, "x")
         assert isinstance(info.value, PermissionError) and info.value.version == 5
         assert "v5" in str(info.value) and "Update damnit_nb" in str(info.value)
     assert (db.path / "runs.sqlite").read_bytes() == before
     assert (db.path / "extracted_data" / "p1234_r1.h5").read_bytes() == h5_before
 
 
-@requires_damnit
-@pytest.mark.parametrize("version", [1, 2, 3])
-def test_old_schemas_match_damnits(tmp_path, version):
-    """Our old-format databases have the tables and columns DAMNIT's own code makes."""
-    def shape(path):
-        conn = sqlite3.connect(path)
-        try:
-            names = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
-                " AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-            return {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n})")] for n in names}
-        finally:
-            conn.close()
+def shape(path, views=True):
+    """{table or view: its columns}, and the triggers and unique indexes."""
+    conn = sqlite3.connect(path)
+    try:
+        kinds = "('table', 'view')" if views else "('table')"
+        names = [r[0] for r in conn.execute(
+            f"SELECT name FROM sqlite_master WHERE type IN {kinds}"
+            " AND name NOT LIKE 'sqlite_%' AND name != 'damnit_nb_code_versions'"
+            " ORDER BY name")]
+        found = {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n})")] for n in names}
+        found["triggers"] = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='trigger'")]
+        found["indexes"] = sorted(r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"))
+        return found
+    finally:
+        conn.close()
 
+
+def damnit_schema(path, version):
     run_damnit("""
         import sqlite3
         from damnit.backend.db_migrations import apply_migrations
@@ -226,7 +233,26 @@ def test_old_schemas_match_damnits(tmp_path, version):
         apply_migrations(conn, -1, int(sys.argv[2]), lambda v: None)
         conn.close()
         print(json.dumps("ok"))
-    """, tmp_path / "damnit.sqlite", version)
+    """, path, version)
+    return path
+
+
+@requires_damnit
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
+def test_upgraded_schema_matches_damnits(tmp_path, version):
+    """An upgraded database has the tables, columns, indexes and trigger of DAMNIT's v4."""
+    db_dir = tmp_path / "db"
+    make_database(db_dir, version)
+    Database(db_dir).close()
+    theirs = shape(damnit_schema(tmp_path / "damnit.sqlite", 4), views=False)
+    assert shape(db_dir / "runs.sqlite", views=False) == theirs
+
+
+@requires_damnit
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_old_schemas_match_damnits(tmp_path, version):
+    """Our old-format databases have the tables and columns DAMNIT's own code makes."""
+    damnit_schema(tmp_path / "damnit.sqlite", version)
     ours = make_database(tmp_path / "ours", version)
     assert shape(ours) == shape(tmp_path / "damnit.sqlite")
 
