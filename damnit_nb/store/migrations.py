@@ -111,10 +111,10 @@ def _to_v1(conn, db_dir):
 
 
 def _read_legacy_run_file(db_dir, proposal, run):
-    """From a v0 run file: its mtime (the values' timestamp), each variable's max_diff, and
-    PNG thumbnails for 2-D (or RGBA) summaries. Read only; a missing or bad file gives {}."""
-    import h5py
-
+    """From a v0 run file: its mtime (the values' timestamp), max_diffs and PNG thumbnails
+    for 2-D (or RGBA) summaries, as DAMNIT's own v0 upgrade finds them. A variable's max_diff
+    is its data's `max_diff` attribute, else computed for 1-D numbers. Read only; a missing
+    or unreadable file gives {}."""
     from .h5file import _open, run_file_path
 
     path = run_file_path(db_dir, proposal, run)
@@ -126,23 +126,37 @@ def _read_legacy_run_file(db_dir, proposal, run):
             reduced = f.get(".reduced", {})
             for name in reduced:
                 dset = reduced[name]
-                if "max_diff" in dset.attrs:
-                    found["max_diffs"][name] = float(np.asarray(dset.attrs["max_diff"]))
                 if dset.ndim == 2 or (dset.ndim == 3 and dset.shape[2] in (3, 4)):
                     found["thumbnails"][name] = _png(dset[()])
             for name in f:
-                if name.startswith(".") or name in found["max_diffs"]:
+                if name.startswith("."):
                     continue
-                group = f[name]
-                data = group.get("data") if isinstance(group, h5py.Group) else None
-                if (isinstance(data, h5py.Dataset) and data.ndim == 1 and data.size
-                        and np.issubdtype(data.dtype, np.number)):
+                data = _main_dataset(f[name])
+                if data is None:
+                    continue
+                if "max_diff" in data.attrs:
+                    found["max_diffs"][name] = float(np.asarray(data.attrs["max_diff"]))
+                elif data.ndim == 1 and data.size and np.issubdtype(data.dtype, np.number):
                     values = data[()]
                     found["max_diffs"][name] = float(abs(np.nanmax(values) - np.nanmin(values)))
     except (OSError, KeyError, ValueError, TypeError):
         log.warning("Could not read %s while upgrading its database; its values keep no "
                     "timestamp or max_diff", path, exc_info=True)
     return found
+
+
+def _main_dataset(obj):
+    """A variable's data in a v0 file: its `data` dataset, else its one dataset that is not
+    a dimension scale, else None."""
+    import h5py
+
+    if not isinstance(obj, h5py.Group):
+        return None
+    if isinstance(obj.get("data"), h5py.Dataset):
+        return obj["data"]
+    main = [d for d in obj.values() if isinstance(d, h5py.Dataset)
+            and d.attrs.get("CLASS", b"") != b"DIMENSION_SCALE"]
+    return main[0] if len(main) == 1 else None
 
 
 def _png(image):

@@ -1,6 +1,7 @@
 """Databases from older DAMNIT versions are backed up and upgraded to v4; newer ones are only
 read."""
 
+import shutil
 import sqlite3
 
 import h5py
@@ -19,10 +20,12 @@ def write_v0_run_file(db_dir):
     path.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         f[".reduced/energy"] = 2.5
-        f[".reduced/energy"].attrs["max_diff"] = 0.25
         f[".reduced/image"] = np.arange(20.0).reshape(4, 5)
         f["image/data"] = np.arange(20.0).reshape(4, 5)
-        f["energy/data"] = np.array([2.4, 2.5, 2.65])
+        f["energy/data"] = np.array([2.4, 2.5, 2.65])  # max_diff 0.25
+        f[".reduced/dose"] = 0.5
+        f["dose/data"] = np.array([0.5, 3.0])
+        f["dose/data"].attrs["max_diff"] = 7.0  # a stored max_diff is used as it is
     return path
 
 
@@ -118,7 +121,7 @@ def test_v0_max_diff_from_run_file(tmp_path):
             "SELECT name, max_diff FROM run_variables WHERE run=1 AND max_diff IS NOT NULL"))
     finally:
         conn.close()
-    assert rows == {"energy": 0.25}
+    assert rows == {"energy": pytest.approx(0.25), "dose": 7.0}
 
 
 def test_each_step_is_its_own_transaction(tmp_path, monkeypatch):
@@ -282,3 +285,38 @@ def test_damnit_reads_upgraded_database(tmp_path, version):
     assert out["sample"] == "Fe" and out["good"] == [1, 0] and out["comment"] == "hello"
     assert out["energy"] == 2.5 and out["user"] == ["dose", "good", "sample", "shots"]
     assert db_path.read_bytes() == upgraded  # DAMNIT had nothing to upgrade
+
+
+@requires_damnit
+def test_v0_upgrade_matches_damnits_own(tmp_path):
+    """DAMNIT's own v0 upgrade (`amore-proto migrate v0-to-v1`) on a copy gives the same
+    values, max_diffs and thumbnails (PNG), and the same user variables."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    make_database(ours, 0)
+    write_v0_run_file(ours)
+    shutil.copytree(ours, theirs)
+    run_damnit("""
+        import types
+        sys.modules.setdefault("extra_proposal", types.ModuleType("extra_proposal"))
+        from damnit.backend.db import DamnitDB
+        from damnit.migrations import migrate_v0_to_v1
+        d = Path(sys.argv[1])
+        migrate_v0_to_v1(DamnitDB(d / "runs.sqlite", allow_old=True), d, False)
+        print(json.dumps("ok"))
+    """, theirs)
+    Database(ours).close()
+
+    def rows(path):
+        conn = sqlite3.connect(path / "runs.sqlite")
+        try:
+            cells = {(run, name): (value[:8] if isinstance(value, bytes) else value, max_diff)
+                     for run, name, value, max_diff in conn.execute(
+                         "SELECT run, name, value, max_diff FROM run_variables")}
+            users = conn.execute("SELECT * FROM variables WHERE type IS NOT NULL"
+                                 " ORDER BY name").fetchall()
+            runs = conn.execute("SELECT * FROM run_info ORDER BY run").fetchall()
+            return cells, users, runs
+        finally:
+            conn.close()
+
+    assert rows(ours) == rows(theirs)
