@@ -181,6 +181,10 @@ class Database:
     Opening an existing v4 database does not write to it. A database from an older DAMNIT
     (formats v0-v3) is copied to `runs.sqlite.v{N}.bak` (`backup_path`) and upgraded step
     by step; one from a newer DAMNIT is opened read-only (`read_only`) with a warning.
+
+    Reading as with DAMNIT's API (`damnit.Damnit`): `db.table()`, `db[run].keys()`,
+    `db[run, name].read()` / `.summary()` / `.units` / `.preview_data()`.
+    `db.export("runs.xlsx")` writes the table to CSV, Excel or Markdown.
     """
 
     def __init__(self, path, proposal=None):

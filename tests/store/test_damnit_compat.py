@@ -5,7 +5,6 @@ otherwise. DAMNIT is only an oracle here: it runs in a subprocess.
 """
 
 import numpy as np
-import pytest
 import xarray as xr
 
 from damnit_nb.store import Database, prepare_error, prepare_result
