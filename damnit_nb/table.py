@@ -155,7 +155,7 @@ class RunTable:
         Columns: start time, comment, then one per variable (by title, or by name with
         ``with_titles=False``); failed variables are None.
         """
-        df = self._db.table(with_titles=with_titles)
+        df = self._db.dataframe(with_titles=with_titles)
         return df.set_index(df.columns[0])
 
     def errors(self):

@@ -130,7 +130,8 @@ class Engine:
         self.params = dict(params or {})
         self.log_dir = None if log_dir is None else Path(log_dir)
         self._paths = {}  # run -> path, for runs found on disk
-        self._known_runs = {r.run for r in db.runs()}  # runs in the database (engine thread)
+        # Runs in the database with a start time (a run made by a comment has none yet).
+        self._known_runs = {r.run for r in db.runs() if r.start_time is not None}
         self._cond = threading.Condition()
         self._queue = _WorkQueue()
         self._running = {}  # run -> list of Jobs

@@ -8,10 +8,14 @@ tools read what damnit_nb writes and the other way round.
   stored, summarised as DAMNIT does (value, trendline, thumbnail, shape string).
 - `h5file`: the per-run HDF5 file, written atomically and merged with what it holds.
 - `database`: `Database`, the thread-safe entry point (runs, comments, variables, results).
+- `migrations`: databases of older DAMNIT formats (v0-v3) backed up and upgraded to v4.
+- `access`: `db[run]` and `db[run, name]`, reading variables as DAMNIT's API does.
+- `tables`: `Database.table()` as DAMNIT's API gives it, and `Database.export()`.
 - `errors`: the exceptions raised here.
 """
 
 from . import errors
+from .access import DataType, RunVariables, VariableData
 from .database import Database, RunInfo, StoredValue, VariableInfo
 from .results import PreparedResult, prepare_error, prepare_result
 
@@ -23,5 +27,8 @@ __all__ = [
     "StoredValue",
     "RunInfo",
     "VariableInfo",
+    "RunVariables",
+    "VariableData",
+    "DataType",
     "errors",
 ]

@@ -20,8 +20,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import schema
-from .errors import CorruptDatabaseError, NoProposalError, ProposalMismatchError
+from . import migrations, schema
+from .errors import (
+    CorruptDatabaseError, NoProposalError, ProposalMismatchError, ReadOnlyDatabaseError,
+)
 from .h5file import read_data, run_file_path, share, write_run_file
 from .results import ErrorFlags, PreparedResult
 
@@ -122,6 +124,19 @@ def _parse_user_value(name, vtype, value):
                          "or an empty value to clear it.") from None
 
 
+def _ranges(numbers):
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    parts, numbers = [], sorted(numbers)
+    i = 0
+    while i < len(numbers):
+        j = i
+        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        parts.append(str(numbers[i]) if i == j else f"{numbers[i]}-{numbers[j]}")
+        i = j + 1
+    return ", ".join(parts)
+
+
 def _now():
     return datetime.now(tz=timezone.utc).timestamp()
 
@@ -163,7 +178,13 @@ class Database:
 
     `path` is the directory, created with its `extracted_data/` if missing. `proposal` is
     stored in a new database; for an existing one it must match (or be left out).
-    Opening an existing database does not write to it.
+    Opening an existing v4 database does not write to it. A database from an older DAMNIT
+    (formats v0-v3) is copied to `runs.sqlite.v{N}.bak` (`backup_path`) and upgraded step
+    by step; one from a newer DAMNIT is opened read-only (`read_only`) with a warning.
+
+    Reading as with DAMNIT's API (`damnit.Damnit`): `db.table()`, `db[run].keys()`,
+    `db[run, name].read()` / `.summary()` / `.units` / `.preview_data()`.
+    `db.export("runs.xlsx")` writes the table to CSV, Excel or Markdown.
     """
 
     def __init__(self, path, proposal=None):
@@ -176,6 +197,8 @@ class Database:
             share(extracted, directory=True)
         self._lock = threading.RLock()
         self._closed = False
+        self._read_only_version = None
+        self.backup_path = None  # where an older database was copied before upgrading it
         existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
         try:
             self._conn = sqlite3.connect(
@@ -203,17 +226,49 @@ class Database:
                 if schema.read_format_version(conn, self.db_path) is None:
                     schema.create_schema(conn, proposal)
             share(self.db_path)
+        elif version < schema.FORMAT_VERSION:
+            self.backup_path = migrations.upgrade(conn, self.db_path, version,
+                                                  self._transaction)
+        elif version > schema.FORMAT_VERSION:
+            self._reopen_read_only(version)
         stored = self._meta("proposal")
         if proposal is not None:
             if stored is None:
-                with self._transaction():
-                    conn.execute(
-                        "INSERT INTO metameta VALUES ('proposal', ?) ON CONFLICT (key)"
-                        " DO UPDATE SET value=excluded.value", (int(proposal),))
+                if not self.read_only:
+                    with self._transaction():
+                        self._conn.execute(
+                            "INSERT INTO metameta VALUES ('proposal', ?) ON CONFLICT (key)"
+                            " DO UPDATE SET value=excluded.value", (int(proposal),))
             elif int(stored) != int(proposal):
                 raise ProposalMismatchError(self.db_path, int(proposal), int(stored))
         self._proposal = int(proposal) if proposal is not None else (
             int(stored) if stored is not None else None)
+
+    def _reopen_read_only(self, version):
+        """A newer DAMNIT's database: never written, so never damaged by us."""
+        import warnings
+
+        from .. import DamnitNbWarning
+
+        self._conn.close()
+        uri = self.db_path.absolute().as_uri() + "?mode=ro"
+        self._conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
+                                     isolation_level=None, check_same_thread=False)
+        self._read_only_version = version
+        warnings.warn(
+            f"{self.db_path} is in DAMNIT data format v{version}, newer than "
+            f"v{schema.FORMAT_VERSION}: opened read-only. Update damnit_nb to write to it.",
+            DamnitNbWarning, stacklevel=4)
+
+    @property
+    def read_only(self):
+        """True for a database written by a newer DAMNIT: it is read, never written."""
+        return self._read_only_version is not None
+
+    def _check_writable(self):
+        if self._read_only_version is not None:
+            raise ReadOnlyDatabaseError(self.db_path, self._read_only_version,
+                                        schema.FORMAT_VERSION)
 
     # ---------------------------------------------------------------- plumbing ----
 
@@ -227,6 +282,7 @@ class Database:
         with self._lock:
             if self._closed:
                 raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            self._check_writable()
             # IMMEDIATE takes the write lock up front, so two writers never deadlock each
             # holding a read lock and waiting for the other.
             self._conn.execute("BEGIN IMMEDIATE")
@@ -243,10 +299,13 @@ class Database:
                     self._conn.execute("ROLLBACK")
                 raise
 
+    def _check_open(self):
+        if self._closed:
+            raise ValueError(f"{self.db_path} is closed: open a new Database.")
+
     def _read(self, sql, params=()):
         with self._lock:
-            if self._closed:
-                raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            self._check_open()
             return self._conn.execute(sql, params).fetchall()
 
     def _require_proposal(self):
@@ -302,18 +361,7 @@ class Database:
         value = text if text else None
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
-            new_name = not self._is_known(conn, "comment")
-            conn.execute(
-                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
-                " max_diff, provenance, summary_type, summary_method, attributes)"
-                " VALUES (?, ?, 'comment', 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
-                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
-                " value=excluded.value, timestamp=excluded.timestamp,"
-                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
-                " summary_method=NULL, attributes=NULL",
-                (proposal, int(run), value, _now(), MANUAL_INPUT))
-            if new_name:
-                schema.rebuild_views(conn)
+            self._set_manual(conn, proposal, int(run), "comment", value)
 
     def add_variable(self, name, *, title=None, description=None, attributes=None, tags=(),
                      type=None) -> bool:
@@ -407,18 +455,24 @@ class Database:
             parsed = _parse_user_value(name, info.type, value)
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
-            new_name = not self._is_known(conn, name)
-            conn.execute(
-                "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
-                " max_diff, provenance, summary_type, summary_method, attributes)"
-                " VALUES (?, ?, ?, 1, ?, ?, NULL, ?, NULL, NULL, NULL)"
-                " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
-                " value=excluded.value, timestamp=excluded.timestamp,"
-                " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
-                " summary_method=NULL, attributes=NULL",
-                (proposal, int(run), name, parsed, _now(), MANUAL_INPUT))
-            if new_name:
-                schema.rebuild_views(conn)
+            self._set_manual(conn, proposal, int(run), name, parsed)
+
+    def _set_manual(self, conn, proposal, run, name, value):
+        """Write a value typed by a user as DAMNIT's GUI does: provenance "manual-input",
+        summary_method "" (all NULL but the provenance and time when clearing)."""
+        new_name = not self._is_known(conn, name)
+        conn.execute(
+            "INSERT INTO run_variables (proposal, run, name, version, value, timestamp,"
+            " max_diff, provenance, summary_type, summary_method, attributes)"
+            " VALUES (?, ?, ?, 1, ?, ?, NULL, ?, NULL, ?, NULL)"
+            " ON CONFLICT (proposal, run, name, version) DO UPDATE SET"
+            " value=excluded.value, timestamp=excluded.timestamp,"
+            " max_diff=NULL, provenance=excluded.provenance, summary_type=NULL,"
+            " summary_method=excluded.summary_method, attributes=NULL",
+            (proposal, run, name, value, _now(), MANUAL_INPUT,
+             None if value is None else ""))
+        if new_name:
+            schema.rebuild_views(conn)
 
     def add_time_comment(self, text, timestamp=None) -> int:
         """Add a comment not tied to a run (DAMNIT's standalone comments); returns its id."""
@@ -459,6 +513,7 @@ class Database:
         A result named "start_time" (epoch seconds) sets the run's start time, as in DAMNIT.
         """
         proposal = self._require_proposal()
+        self._check_writable()
         run = int(run)
         results = [r for r in results if r is not None]
         for r in results:
@@ -601,8 +656,59 @@ class Database:
         return read_data(run_file_path(self.path, proposal, int(run)), name)
 
     def table(self, with_titles=False):
-        """The run table as a pandas DataFrame: one row per run, columns run, start_time,
-        added_at (UTC datetimes), comment, then one per variable (errors as None)."""
+        """The run table as DAMNIT's API gives it (`damnit.Damnit(path).table()`): columns
+        proposal, run, start_time (Europe/Berlin), then the variables (comment always among
+        them), images and arrays as placeholders ('<thumbnail>', '<sparkline>', '<ndarray>').
+
+        with_titles: variable columns by title, and Proposal, Run, Timestamp.
+        """
+        from .tables import run_table
+
+        return run_table(self, with_titles=with_titles)
+
+    def export(self, path, with_titles=True):
+        """Write the run table to a file chosen by suffix: '.csv', '.xlsx' or '.md'.
+
+        Images and arrays are written as their summary text. Raises ValueError for another
+        suffix. Returns the path.
+        """
+        from .tables import export
+
+        return export(self, path, with_titles=with_titles)
+
+    def __getitem__(self, key):
+        """`db[run]` (a RunVariables), `db[run, name]` (a VariableData; name or title), or
+        with the proposal first: `db[proposal, run]`, `db[proposal, run, name]`."""
+        from .access import RunVariables
+
+        proposal, name = self._proposal, None
+        if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str):
+            run, name = key
+        elif isinstance(key, tuple) and len(key) == 2:
+            proposal, run = key
+        elif isinstance(key, tuple) and len(key) == 3:
+            proposal, run, name = key
+        elif isinstance(key, tuple):
+            raise TypeError(f"Index a Database with run, (run, name) or (proposal, run, name), "
+                            f"not {key!r}")
+        else:
+            run = key
+        if isinstance(run, (bool, str)) or not isinstance(run, (int, np.integer)):
+            raise TypeError(f"Run numbers are integers, not {run!r}")
+        run = int(run)
+        if not self._read("SELECT 1 FROM run_info WHERE proposal=? AND run=?",
+                          (proposal, run)):
+            known = [r.run for r in self.runs()]
+            raise KeyError(f"No run {run} in proposal {proposal}: known runs are "
+                           f"{_ranges(known) or 'none'}.")
+        run_vars = RunVariables(self, int(proposal), run)
+        return run_vars if name is None else run_vars[name]
+
+    def dataframe(self, with_titles=False):
+        """The run table as damnit_nb shows it, as a pandas DataFrame: one row per run of this
+        proposal (with a start time or not), columns run, start_time, added_at (UTC
+        datetimes), comment, then one per variable in definition order, holding the decoded
+        summaries (errors as None). For DAMNIT's own view of the table, see `table()`."""
         import pandas as pd
 
         runs = self.runs()

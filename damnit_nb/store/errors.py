@@ -5,6 +5,7 @@ says in its message what to do next.
 """
 
 import sqlite3
+from pathlib import Path
 
 __all__ = [
     "CorruptDatabaseError",
@@ -12,6 +13,8 @@ __all__ = [
     "ProposalMismatchError",
     "NoProposalError",
     "InvalidNameError",
+    "BackupError",
+    "ReadOnlyDatabaseError",
 ]
 
 
@@ -28,16 +31,47 @@ class CorruptDatabaseError(sqlite3.DatabaseError):
 
 
 class UnsupportedFormatError(ValueError):
-    """The database is in a DAMNIT data format other than the one this version reads."""
+    """The file is an SQLite database, but not one in a DAMNIT data format we know."""
 
     def __init__(self, path, version, supported):
         self.path = path
         self.version = version
         self.supported = supported
         super().__init__(
-            f"{path} is in DAMNIT data format v{version}; damnit_nb reads v{supported} only. "
-            f"Open it once with DAMNIT (which migrates older databases to v{supported}), "
-            "or use a new database directory."
+            f"{path} is not a DAMNIT database damnit_nb can read (data format v{version}; "
+            f"damnit_nb reads v0 to v{supported}). Use a new database directory, or move "
+            "this file away."
+        )
+
+
+class BackupError(OSError):
+    """An old database could not be copied before upgrading it, so it was not upgraded."""
+
+    def __init__(self, path, backup_path, version, reason):
+        self.path = path
+        self.backup_path = backup_path
+        self.version = version
+        self.reason = reason
+        super().__init__(
+            f"{path} is in DAMNIT's older data format v{version} and must be upgraded, but "
+            f"its backup copy {backup_path} could not be written ({reason}). Nothing was "
+            f"changed. Make {Path(backup_path).parent} writable (or free some space) and open "
+            "it again, or copy the database directory somewhere you can write and open the "
+            "copy."
+        )
+
+
+class ReadOnlyDatabaseError(PermissionError):
+    """A write to a database that was opened read-only (written by a newer DAMNIT)."""
+
+    def __init__(self, path, version, supported):
+        self.path = path
+        self.version = version
+        self.supported = supported
+        super().__init__(
+            f"{path} is in DAMNIT data format v{version}, newer than v{supported} which "
+            "damnit_nb writes: it was opened read-only so as not to damage it. Update "
+            "damnit_nb to change it."
         )
 
 

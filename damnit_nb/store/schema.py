@@ -2,7 +2,8 @@
 
 DAMNIT builds this schema by numbered migrations (v1: core tables, v2: run_variables.attributes,
 v3: tags, v4: a trigger removing orphaned tags). A new database gets the end result at once;
-an existing v4 database is used as it is. Extra tables (ours) are ignored by DAMNIT.
+an existing v4 database is used as it is; older ones are upgraded by `migrations`, which uses
+the v3 and v4 pieces here. Extra tables (ours) are ignored by DAMNIT.
 """
 
 import sqlite3
@@ -18,13 +19,16 @@ __all__ = [
     "rebuild_views",
     "variable_names",
     "check_name",
+    "split_statements",
+    "TAGS_SCHEMA",
+    "ORPHAN_TAGS_TRIGGER",
 ]
 
 FORMAT_VERSION = 4
 
 CODE_VERSIONS_TABLE = "damnit_nb_code_versions"
 
-_SCHEMA = """
+_CORE_SCHEMA = """
 CREATE TABLE run_info(proposal, run, start_time, added_at);
 CREATE UNIQUE INDEX proposal_run ON run_info (proposal, run);
 
@@ -39,16 +43,23 @@ CREATE TABLE variables(
     name TEXT PRIMARY KEY NOT NULL, type TEXT, title TEXT, description TEXT, attributes TEXT
 );
 CREATE TABLE time_comments(timestamp, comment);
+"""
 
-CREATE TABLE tags(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
-CREATE TABLE variable_tags(
+# v3
+TAGS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tags(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS variable_tags(
     variable_name TEXT NOT NULL,
     tag_id INTEGER NOT NULL,
     FOREIGN KEY (variable_name) REFERENCES variables(name) ON DELETE CASCADE,
     FOREIGN KEY (tag_id) REFERENCES tags(id) ON DELETE CASCADE,
     PRIMARY KEY (variable_name, tag_id)
 );
-CREATE TRIGGER delete_orphan_tags_after_variable_tag_delete
+"""
+
+# v4
+ORPHAN_TAGS_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS delete_orphan_tags_after_variable_tag_delete
 AFTER DELETE ON variable_tags
 FOR EACH ROW
 BEGIN
@@ -67,7 +78,7 @@ CREATE TABLE IF NOT EXISTS {CODE_VERSIONS_TABLE}(
 
 def create_schema(conn: sqlite3.Connection, proposal=None):
     """Create every table and view of a new v4 database. Call inside a transaction."""
-    for statement in _split(_SCHEMA):
+    for statement in split_statements(_CORE_SCHEMA + TAGS_SCHEMA + ORPHAN_TAGS_TRIGGER):
         conn.execute(statement)
     conn.execute(_CODE_VERSIONS_SCHEMA)
     meta = {"data_format_version": FORMAT_VERSION, "db_id": token_hex(20)}
@@ -77,7 +88,7 @@ def create_schema(conn: sqlite3.Connection, proposal=None):
     rebuild_views(conn)
 
 
-def _split(script):
+def split_statements(script):
     """Split a script into statements, keeping a trigger body (which has ';' inside) whole."""
     statements, current = [], []
     for line in script.strip().splitlines():
@@ -93,8 +104,9 @@ def _split(script):
 def read_format_version(conn: sqlite3.Connection, path):
     """Return the data format version of an existing database, or None if it is empty.
 
-    Raises CorruptDatabaseError if SQLite cannot read the file, UnsupportedFormatError if the
-    database is not in format v4.
+    0 is DAMNIT's oldest, unversioned format (a `runs` table, no version in metameta).
+    Raises CorruptDatabaseError if SQLite cannot read the file, UnsupportedFormatError if it is
+    not a DAMNIT database.
     """
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -109,8 +121,12 @@ def read_format_version(conn: sqlite3.Connection, path):
         if isinstance(exc, CorruptDatabaseError):
             raise
         raise CorruptDatabaseError(path, str(exc)) from exc
-    version = int(row[0]) if row is not None and row[0] is not None else 0
-    if version != FORMAT_VERSION:
+    raw = row[0] if row is not None else None
+    try:
+        version = int(raw) if raw is not None else 0
+    except (TypeError, ValueError):
+        raise UnsupportedFormatError(path, raw, FORMAT_VERSION) from None
+    if version < 0 or (version == 0 and "runs" not in tables):
         raise UnsupportedFormatError(path, version, FORMAT_VERSION)
     return version
 

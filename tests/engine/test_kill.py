@@ -124,7 +124,7 @@ def test_sigkill_while_processing_loses_nothing(proposal, tmp_path):
 
     db = Database(db_dir)
     try:
-        df = db.table(with_titles=True).set_index("Run")
+        df = db.dataframe(with_titles=True).set_index("Run")
         from damnit_nb.data import RunDirectory
 
         for run in RUNS:

@@ -1,6 +1,11 @@
+import sys
+from pathlib import Path
+
 import pytest
 
 from damnit_nb.store import Database
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers: old_formats, damnit_oracle
 
 
 @pytest.fixture

@@ -4,34 +4,14 @@ Set DAMNIT_PYTHON to a Python with `damnit` (0.4) installed to run these; they a
 otherwise. DAMNIT is only an oracle here: it runs in a subprocess.
 """
 
-import json
-import os
-import subprocess
-import textwrap
-
 import numpy as np
-import pytest
 import xarray as xr
 
 from damnit_nb.store import Database, prepare_error, prepare_result
 
-DAMNIT_PYTHON = os.environ.get("DAMNIT_PYTHON")
+from damnit_oracle import requires_damnit, run_damnit
 
-pytestmark = pytest.mark.skipif(
-    not DAMNIT_PYTHON, reason="set DAMNIT_PYTHON to a Python with damnit installed")
-
-
-def run_damnit(code, *args):
-    prelude = textwrap.dedent("""
-        import os, sys, json
-        from pathlib import Path
-        import damnit
-        sys.path.insert(0, str(Path(damnit.__file__).parent / "ctxsupport"))
-    """)
-    proc = subprocess.run([DAMNIT_PYTHON, "-c", prelude + textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+pytestmark = requires_damnit
 
 
 def test_damnit_reads_what_we_write(tmp_path):
@@ -108,5 +88,8 @@ def test_we_read_what_damnit_writes(tmp_path):
         assert vals["bad"].error == "boom" and vals["bad"].error_cls == "ValueError"
         assert vals["c"].value == 1 + 1j and vals["comment"].value == "from DAMNIT"
         assert db.read_data(1, "da").attrs["units"] == "J"
-        db.table()
+        db.table(), db.dataframe()
+        assert db[1, "XGM/Energy"].read() == 2.5 and db[1, "energy"].units == "uJ"
+        assert db[1, "da"].preview_data().values.tolist() == [0.0, 1.0, 2.0]
+        assert db[1].keys() == ["comment", "da", "energy"]  # "c" is in the database only
     assert (tmp_path / "runs.sqlite").read_bytes() == before

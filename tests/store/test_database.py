@@ -154,7 +154,7 @@ def test_values_filter_by_runs(db):
     assert db.values([]) == {}
 
 
-def test_table(db, reopen):
+def test_dataframe(db, reopen):
     db.add_variable("x", title="Group/X")
     db.add_run(1, start_time=1_700_000_000)
     db.add_run(2, start_time=1_700_000_100)
@@ -162,13 +162,13 @@ def test_table(db, reopen):
     db.write_results(1, [prepare_result("x", 1.5), prepare_result("y", "a")])
     db.write_results(2, [prepare_error("x", RuntimeError("no"))])
     db = reopen(db)
-    df = db.table()
+    df = db.dataframe()
     assert list(df.columns) == ["run", "start_time", "added_at", "comment", "x", "y"]
     assert list(df["run"]) == [1, 2]
     assert df.loc[0, "x"] == 1.5 and pd.isna(df.loc[1, "x"])
     assert df.loc[0, "comment"] == "note"
     assert str(df["start_time"].dt.tz) == "UTC"
-    assert list(db.table(with_titles=True).columns)[3:] == ["Comment", "Group/X", "y"]
+    assert list(db.dataframe(with_titles=True).columns)[3:] == ["Comment", "Group/X", "y"]
 
 
 def test_write_results_rejects_other_objects(db):
