@@ -8,6 +8,7 @@ other processes (DAMNIT's backend, other notebooks) holding the database.
 from __future__ import annotations
 
 import io
+import os
 import json
 import sqlite3
 import struct
@@ -83,11 +84,37 @@ _FILE_LOCKS = {}  # run file path -> threading.Lock, shared by all Database obje
 _FILE_LOCKS_GUARD = threading.Lock()
 
 
+@contextmanager
 def _file_lock(path):
-    """One lock per run file in this process, so concurrent merges never lose a variable."""
-    key = str(Path(path).resolve())
+    """Hold a run file against other writers while its data is merged and recorded.
+
+    Threads of this process queue on a lock per file; other processes (another kernel, on
+    this host or another) on a POSIX record lock of a hidden sidecar file next to it
+    (``.p{proposal}_r{run}.h5.lock``; record locks work across hosts on GPFS and NFS). So
+    two writers of one run never lose each other's variables, and the HDF5 file and the
+    database agree on whose value is the last.
+    """
+    path = Path(path)
+    key = str(path.resolve())
     with _FILE_LOCKS_GUARD:
-        return _FILE_LOCKS.setdefault(key, threading.Lock())
+        lock = _FILE_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: the in-process lock is all there is
+            yield
+            return
+        lock_path = path.with_name(f".{path.name}.lock")
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:  # a read-only directory: writing the run file fails anyway
+            yield
+            return
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the record lock
 
 
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -526,6 +553,9 @@ class Database:
         h5_path = run_file_path(self.path, proposal, run)
         with _file_lock(h5_path):
             results = write_run_file(h5_path, results)  # unsaveable ones become errors
+            self._record_results(proposal, run, results, code_versions, provenance)
+
+    def _record_results(self, proposal, run, results, code_versions, provenance):
         timestamp = _now()
         # As DAMNIT does, a "start_time" result goes into run_info, not run_variables.
         start_time = None
