@@ -148,7 +148,8 @@ class Variable:
     def description(self) -> str | None:
         if self._description is not None:
             return self._description
-        return inspect.getdoc(self.func) if self.func is not None else None
+        doc = getattr(self.func, "__doc__", None)  # the function's own, never inherited
+        return inspect.cleandoc(doc) if isinstance(doc, str) else None
 
     @property
     def line(self) -> tuple[str, int] | None:
