@@ -265,6 +265,25 @@ CASES = {
         override = DerivedAlt(tags="Override")
         untagged = Derived(tags=[])
     ''',
+    "subclass fields": '''
+        @Group
+        class A:
+            base: int = 1
+
+            @Variable
+            def base_val(self, run):
+                return self.base
+
+        @Group
+        class B(A):
+            value: int
+
+            @Variable
+            def combined(self, run):
+                return self.base + self.value
+
+        b = B(value=3)
+    ''',
     "proc and cluster": '''
         @Variable(data="proc")
         def proc_a(run):
