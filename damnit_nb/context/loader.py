@@ -75,7 +75,11 @@ def load_context_file(path) -> Definitions:
         line = lines.get(names[0]) if names else lines.get(type(obj).__name__)
         return f"line {line}: " if line else ""
 
-    group_vars, problems = expand_groups(namespace, where)
+    try:
+        group_vars, problems = expand_groups(namespace, where)
+    except Exception as e:  # a group's own code (a property, __getattr__...) raised
+        raise ContextFileError([f"line {_error_line(e, path)}: making the variables of the "
+                                f"groups raised {type(e).__name__}: {e}"], path) from e
     for var in group_vars:
         if var.name in variables:
             problems.append(f"{where(var)}variable name {var.name!r} of a group instance is "

@@ -414,3 +414,21 @@ def test_group_settings_are_part_of_the_code_version(tmp_path):
     same = load(tmp_path, text.format(1.0))
     other = load(tmp_path, text.format(2.0))
     assert one.versions["g.val"] == same.versions["g.val"] != other.versions["g.val"]
+
+
+def test_group_code_raising_while_linking_is_a_load_error(tmp_path):
+    error = load_error(tmp_path, '''
+        @Group
+        class G:
+            @property
+            def broken(self):
+                raise RuntimeError("no detector configured")
+
+            @Variable
+            def out(self, run, v: "self#broken"):
+                return v
+
+        g = G()
+    ''')
+    assert error.problems == ["line 7: making the variables of the groups raised RuntimeError: "
+                              "no detector configured"]
