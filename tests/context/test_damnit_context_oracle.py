@@ -8,6 +8,7 @@ context machinery, runs it on a stand-in run (the number 10) and prints what it 
 import json
 import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -37,9 +38,13 @@ ORACLE = textwrap.dedent("""
     variables = {
         name: {"title": v.title, "tags": sorted(v.tags or ()), "deps": v.arg_dependencies(),
                "data": v.data.value, "cluster": bool(v.cluster),
-               "transient": bool(v.transient), "description": v.description}
+               "transient": bool(v.transient), "description": v.description,
+               "summary": v.summary}
         for name, v in ctx.vars.items()
     }
+    if len(sys.argv) < 3:  # loading only
+        print(json.dumps({"vars": variables}))
+        sys.exit(0)
     res = ctx.execute(10, 7, 1234, json.loads(sys.argv[2]))
     values = {name: cell.data.item() if hasattr(cell.data, "item") else cell.data
               for name, cell in res.cells.items()
@@ -481,14 +486,17 @@ def damnit(path):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def ours(path):
+def ours(path, execute=True):
     defs = load_context_file(path)
     variables = {
         name: {"title": v.title, "tags": sorted(v.tags), "deps": v.arg_dependencies(),
                "data": v.data or "raw", "cluster": bool(v.cluster),
-               "transient": bool(v.transient), "description": v.description}
+               "transient": bool(v.transient), "description": v.description,
+               "summary": v.summary}
         for name, v in defs.variables.items()
     }
+    if not execute:
+        return {"vars": variables}
     outcome = compute_run(defs, list(defs.order), lambda: 10,
                           RunMeta(7, 1234, Path("/nowhere")), params=PARAMS)
     values = {r.name: r.summary for r in outcome.results if not r.is_error}
@@ -511,3 +519,33 @@ def test_load_errors_where_damnit_has_them(tmp_path, case):
     assert "error" in damnit(path)
     with pytest.raises(ContextFileError):
         load_context_file(path)
+
+
+def test_damnits_own_templates_load_the_same(tmp_path, monkeypatch):
+    """DAMNIT's context-file templates (which import EXtra's components: a stand-in here)."""
+    stub = tmp_path / "stub" / "extra"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("")
+    (stub / "components.py").write_text("XGM = XrayPulses = object\n")
+    monkeypatch.setenv("PYTHONPATH", str(stub.parent))
+    monkeypatch.syspath_prepend(str(stub.parent))
+    for name in ("extra", "extra.components"):  # the stand-in is gone after the test
+        monkeypatch.setitem(sys.modules, name, None)
+        monkeypatch.delitem(sys.modules, name)
+    proc = subprocess.run(
+        [DAMNIT_PYTHON, "-c", "import damnit, pathlib; print(pathlib.Path(damnit.__file__)"
+                              ".parent / 'ctx-templates')"],
+        capture_output=True, text=True, timeout=60)
+    templates = sorted(Path(proc.stdout.strip()).glob("*.py"))
+    assert templates, proc.stderr
+    for template in templates:
+        path = tmp_path / template.name
+        path.write_text(template.read_text())
+        proc = subprocess.run([DAMNIT_PYTHON, "-c", ORACLE, str(path)],
+                              capture_output=True, text=True, timeout=120)
+        expected = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert "error" not in expected, expected
+        assert ours(path, execute=False)["vars"] == expected["vars"]
+        defs = load_context_file(path)
+        assert defs.warnings == ()  # DAMNIT's templates are tidy
+
