@@ -1,11 +1,13 @@
 """Loading a DAMNIT context file: run it as a module and collect its variables."""
 
+import ast
 import sys
 import threading
 import types
 from pathlib import Path
 
 from .definitions import DefinitionError, Definitions
+from .group import expand_groups
 from .variable import Variable, VariableDefinitionError
 
 __all__ = ["load_context_file", "ContextFileError"]
@@ -20,19 +22,27 @@ class ContextFileError(DefinitionError):
 def load_context_file(path) -> Definitions:
     """Run the context file at ``path`` and return its variables, checked.
 
-    ``from damnit_ctx import Variable, Cell, Skip`` works inside it, as with DAMNIT.
-    Raises ContextFileError listing every problem (syntax errors with their line, code that
-    raises while loading, invalid variables).
+    ``from damnit_ctx import Variable, Cell, Skip, Group`` works inside it, as with DAMNIT.
+    The variables are those defined at the top level and those of the ``Group`` instances it
+    makes. Raises ContextFileError listing every problem, by line where it has one (syntax
+    errors, code that raises while loading, invalid variables or groups, unknown
+    dependencies...). What pyflakes finds does not stop loading: it is in the returned
+    ``Definitions``' ``warnings``.
     """
+    from .lint import _pyflakes_warnings
+
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ContextFileError([f"cannot read the context file: {e.strerror}"], path) from e
     try:
-        code = compile(text, str(path), "exec")
+        tree = ast.parse(text, str(path))
+        code = compile(tree, str(path), "exec")
     except SyntaxError as e:
         raise ContextFileError([f"line {e.lineno}: syntax error: {e.msg}"], path) from e
+    lines = _definition_lines(tree)
+    warnings = _pyflakes_warnings(tree, str(path))  # (this drops annotations from the tree)
 
     module = types.ModuleType("damnit_context", doc=f"DAMNIT context file {path}")
     module.__file__ = str(path)
@@ -51,11 +61,38 @@ def load_context_file(path) -> Definitions:
             if previous is not None:
                 sys.modules["damnit_ctx"] = previous
 
-    variables = [v for v in vars(module).values() if isinstance(v, Variable) and v.func]
+    namespace = vars(module)
+    variables = {}
+    for value in namespace.values():
+        if isinstance(value, Variable) and value.func is not None:
+            variables[value.name] = value
+
+    def where(obj):
+        if isinstance(obj, Variable):
+            line = obj.line
+            return f"line {line[1]}: " if line and line[0] == str(path) else ""
+        names = [k for k, v in namespace.items() if v is obj and k in lines]
+        line = lines.get(names[0]) if names else lines.get(type(obj).__name__)
+        return f"line {line}: " if line else ""
+
     try:
-        return Definitions(variables, source=path)
+        group_vars, problems = expand_groups(namespace, where)
+    except Exception as e:  # a group's own code (a property, __getattr__...) raised
+        raise ContextFileError([f"line {_error_line(e, path)}: making the variables of the "
+                                f"groups raised {type(e).__name__}: {e}"], path) from e
+    for var in group_vars:
+        if var.name in variables:
+            problems.append(f"{where(var)}variable name {var.name!r} of a group instance is "
+                            "also the name of another variable: rename one of them")
+        else:
+            variables[var.name] = var
+    try:
+        defs = Definitions(variables.values(), source=path, warnings=warnings)
     except DefinitionError as e:
-        raise ContextFileError(e.problems, path) from None
+        problems += e.problems
+    if problems:
+        raise ContextFileError(problems, path)
+    return defs
 
 
 def _damnit_ctx_module():
@@ -63,9 +100,24 @@ def _damnit_ctx_module():
     from damnit_nb import context
 
     mod = types.ModuleType("damnit_ctx", doc="DAMNIT's context-file names, from damnit_nb")
-    for name in ("Variable", "Cell", "Skip"):
+    for name in ("Variable", "Cell", "Skip", "Group", "GroupError"):
         setattr(mod, name, getattr(context, name))
     return mod
+
+
+def _definition_lines(tree):
+    """Top-level name -> line of its last assignment or class/function definition."""
+    lines = {}
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines[node.name] = node.lineno
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Name):
+                        lines[sub.id] = node.lineno
+    return lines
 
 
 def _error_line(exc, path):

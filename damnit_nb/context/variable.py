@@ -5,6 +5,7 @@ decorator works in a context file (``from damnit_ctx import Variable``) and in a
 (through ``RunTable.variable``).
 """
 
+import copy
 import hashlib
 import inspect
 import re
@@ -13,8 +14,9 @@ from typing import Any
 
 __all__ = ["Variable", "Cell", "Skip", "VariableDefinitionError"]
 
-_DEP_PREFIXES = ("var", "meta", "param", "mymdc", "self")
-_META_NAMES = ("run_number", "proposal", "proposal_path")
+DEP_PREFIXES = ("var", "meta", "param", "mymdc", "self")
+META_NAMES = ("run_number", "proposal", "proposal_path")
+MYMDC_NAMES = ("sample_name", "run_type", "techniques")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -51,8 +53,13 @@ class Variable:
 
     Usable bare (``@Variable``) or called (``@Variable(title="XGM/Intensity", summary="mean")``).
     The first argument of the function is the run; further arguments are declared with string
-    annotations: ``"var#name"`` (another variable's result), ``"meta#run_number"``,
-    ``"meta#proposal"``, ``"meta#proposal_path"``.
+    annotations: ``"var#name"`` (another variable's result; a glob such as ``"var#xgm.*"``
+    gives ``{name: result}``), ``"meta#run_number"``, ``"meta#proposal"``,
+    ``"meta#proposal_path"``, ``"param#name"`` (a value given when runs are processed),
+    ``"mymdc#sample_name"`` (``run_type``, ``techniques``: the facility's metadata) and, in a
+    ``Group``, ``"self#attribute"``.
+
+    In a ``Group`` class the function is a method: ``def energy(self, run, ...)``.
     """
 
     def __init__(self, title=None, description=None, summary=None, data=None, cluster=False,
@@ -69,6 +76,9 @@ class Variable:
         self.transient = transient
         self.units = units
         self.func = None
+        self._name = None  # set for a group's variables ("xgm.energy") or by assignment
+        self._annotations = None  # resolved annotations, for a group's variables
+        self._fingerprint = ""  # what else its values depend on (a group's settings)
         problems = self._check_arguments()
         if problems:
             raise VariableDefinitionError("; ".join(problems))
@@ -85,34 +95,82 @@ class Variable:
             return self
         return self.func(*args, **kwargs)
 
+    def __get__(self, instance, owner=None):
+        """On a Group instance, a variable of the class reads as that instance's variable."""
+        if instance is not None and getattr(type(instance), "__damnit_group__", False):
+            from .group import BoundVariable
+
+            return BoundVariable(instance, self)
+        return self
+
     def _attach(self, func):
         self.func = func
         problems = self._check_function()
         if problems:
             raise VariableDefinitionError(f"variable {self.name!r}: " + "; ".join(problems))
 
+    def _derive(self, func, *, name, title, tags, annotations, fingerprint=""):
+        """A copy of this variable for another function and name (a Group's variables)."""
+        new = copy.copy(self)
+        new.func = func
+        new._name = name
+        new._title = title
+        new.tags = tuple(tags)
+        new._annotations = dict(annotations)
+        new._fingerprint = fingerprint
+        return new
+
     # -- what a variable is -------------------------------------------------------------------
     @property
     def name(self) -> str:
+        if self._name is not None:
+            return self._name
         return self.func.__name__ if self.func is not None else ""
+
+    @name.setter
+    def name(self, value):
+        if not isinstance(value, str) or not _NAME_RE.match(value):
+            raise VariableDefinitionError(
+                f"variable name {value!r} is not a Python identifier or dotted name of them")
+        self._name = value
 
     @property
     def title(self) -> str:
         return self._title or self.name
 
+    @title.setter
+    def title(self, value):
+        if not isinstance(value, str) or not value:
+            raise VariableDefinitionError(f"title must be a non-empty string, not {value!r}")
+        self._title = value
+
     @property
     def description(self) -> str | None:
         if self._description is not None:
             return self._description
-        return inspect.getdoc(self.func) if self.func is not None else None
+        doc = getattr(self.func, "__doc__", None)  # the function's own, never inherited
+        return inspect.cleandoc(doc) if isinstance(doc, str) else None
+
+    @property
+    def line(self) -> tuple[str, int] | None:
+        """(file name, first line) of the function's definition, if known."""
+        code = getattr(getattr(self.func, "__func__", self.func), "__code__", None)
+        return (code.co_filename, code.co_firstlineno) if code is not None else None
+
+    def _parameters(self):
+        params = list(inspect.signature(self.func).parameters.values())
+        # a method of a Group class, not yet bound to an instance, takes ``self`` first
+        skip = 2 if _is_method_definition(self.func) and not inspect.ismethod(self.func) else 1
+        return params[:skip], params[skip:]
 
     def annotations(self) -> dict[str, str]:
         """Parameter name -> annotation string, for parameters after ``run``."""
-        params = list(inspect.signature(self.func).parameters.values())[1:]
-        return {p.name: p.annotation for p in params}
+        if self._annotations is not None:
+            return dict(self._annotations)
+        return {p.name: p.annotation for p in self._parameters()[1]}
 
     def arg_dependencies(self) -> dict[str, str]:
-        """Parameter name -> variable name, for ``"var#name"`` parameters."""
+        """Parameter name -> variable name or glob, for ``"var#name"`` parameters."""
         return {p: a.split("#", 1)[1] for p, a in self.annotations().items()
                 if isinstance(a, str) and a.startswith("var#")}
 
@@ -125,12 +183,14 @@ class Variable:
         try:
             return inspect.getsource(self.func)
         except (OSError, TypeError):
-            code = self.func.__code__
+            code = getattr(self.func, "__func__", self.func).__code__
             return repr((code.co_code, code.co_consts, code.co_names))
 
     def own_version(self) -> str:
         """A hash of what determines this variable's values, its dependencies aside."""
         settings = repr((self.summary, self.units, self.data, self.transient))
+        if self._annotations is not None:
+            settings += repr(sorted(self._annotations.items())) + self._fingerprint
         return hashlib.sha256((self.source() + settings).encode()).hexdigest()[:16]
 
     def __repr__(self):
@@ -162,12 +222,16 @@ class Variable:
         if not _NAME_RE.match(self.name):
             problems.append("the function needs a name made of letters, digits and underscores")
         try:
-            params = list(inspect.signature(self.func).parameters.values())
+            first, params = self._parameters()
         except (TypeError, ValueError):
             return problems + ["cannot read the function's signature"]
-        if not params:
+        if _is_method_definition(self.func) and not inspect.ismethod(self.func):
+            if len(first) < 2:
+                return problems + ["in a Group, the function takes self and the run first: "
+                                   "def name(self, run, ...)"]
+        elif not first:
             return problems + ["the function must take the run as its first argument"]
-        for p in params[1:]:
+        for p in params:
             ann = p.annotation
             if ann is inspect.Parameter.empty:
                 if p.default is inspect.Parameter.empty:
@@ -179,13 +243,25 @@ class Variable:
                                 f"like 'var#name' or 'meta#run_number'")
                 continue
             prefix, _, rest = ann.partition("#")
-            if prefix not in _DEP_PREFIXES:
+            if prefix not in DEP_PREFIXES:
                 problems.append(f"argument {p.name!r}: unknown prefix {prefix!r} in {ann!r} "
-                                f"(use one of: {', '.join(p + '#' for p in _DEP_PREFIXES)})")
-            elif prefix == "meta" and rest not in _META_NAMES:
+                                f"(use one of: {', '.join(p + '#' for p in DEP_PREFIXES)})")
+            elif prefix == "meta" and rest not in META_NAMES:
                 problems.append(f"argument {p.name!r}: unknown {ann!r} (meta# takes "
-                                f"{', '.join(_META_NAMES)})")
+                                f"{', '.join(META_NAMES)})")
+            elif prefix == "mymdc" and rest not in MYMDC_NAMES:
+                problems.append(f"argument {p.name!r}: unknown {ann!r} (mymdc# takes "
+                                f"{', '.join(MYMDC_NAMES)})")
+            elif not rest:
+                problems.append(f"argument {p.name!r}: {ann!r} needs a name after the '#'")
         return problems
+
+
+def _is_method_definition(func):
+    """Whether ``func`` was defined in a class body (a Group's variable)."""
+    qualname = getattr(getattr(func, "__func__", func), "__qualname__", "")
+    parts = qualname.split(".")
+    return len(parts) > 1 and parts[-2] != "<locals>"
 
 
 def _normalise_tags(tags):

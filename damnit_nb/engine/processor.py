@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..context import Cell, Skip
+from ..context.definitions import is_glob
 
 __all__ = ["RunMeta", "RunOutcome", "compute_run"]
 
@@ -29,12 +30,17 @@ class RunOutcome:
     errors: int = 0
 
 
-def compute_run(defs, names, open_run, meta):
+def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
     """Compute the variables ``names`` (execution order) of ``defs`` for one run.
 
     ``open_run()`` gives the run's data; it is called once, and if it raises, every variable
     records that error. A variable that raises records its error; one whose dependency failed
     is skipped with a message naming the chain. Nothing here raises for a variable's sake.
+
+    ``params`` gives ``"param#name"`` arguments their values (a mapping). ``mymdc``, if given,
+    is ``mymdc(proposal, run_number, field)`` -> the facility metadata service's value of
+    ``field`` (``"sample_name"``, ``"run_type"`` or ``"techniques"``) for ``"mymdc#field"``
+    arguments; without it those variables are skipped (unless the argument has a default).
     """
     from ..store import prepare_error, prepare_result
 
@@ -49,13 +55,14 @@ def compute_run(defs, names, open_run, meta):
             outcome.errors += 1
         return outcome
 
+    inputs = _Inputs(meta, dict(params or {}), mymdc)
     values = {}  # name -> value, for dependents
     failed = {}  # name -> why (a chain of names ending in the failure)
     for name in names:
         var = defs[name]
         outcome.code_versions[name] = defs.versions[name]
         try:
-            kwargs = _arguments(var, values, failed, meta)
+            kwargs = _arguments(var, defs.dependencies(name), values, failed, inputs)
             value = var.func(run, **kwargs)
             stored = _store_value(name, var, value, prepare_result)
         except Exception as e:
@@ -82,7 +89,39 @@ class RunNotReadable(Exception):
         super().__init__(f"cannot read the run's files: {cause}")
 
 
-def _arguments(var, values, failed, meta):
+class _Unavailable(LookupError):
+    """An argument has no value for this run (and the variable is skipped without a default)."""
+
+
+class _Inputs:
+    """What a run gives variables besides their dependencies: meta#, param# and mymdc#."""
+
+    def __init__(self, meta, params, mymdc):
+        self.meta = meta
+        self.params = params
+        self._mymdc = mymdc
+        self._metadata = {}  # field -> value, asked once per run
+
+    def value(self, prefix, key):
+        """The value for ``"prefix#key"``; _Unavailable if there is none here."""
+        if prefix == "meta":
+            return getattr(self.meta, key)
+        if prefix == "param":
+            if key not in self.params:
+                raise _Unavailable(f"no value for 'param#{key}': give it in the parameters "
+                               f"(params={{{key!r}: ...}})")
+            return self.params[key]
+        if prefix == "mymdc":
+            if self._mymdc is None:
+                raise _Unavailable(f"'mymdc#{key}' is not available here: no connection to the "
+                               "facility's metadata service (myMdC) is configured")
+            if key not in self._metadata:
+                self._metadata[key] = self._mymdc(self.meta.proposal, self.meta.run_number, key)
+            return self._metadata[key]
+        raise _Unavailable(f"'{prefix}#{key}' is not available here")
+
+
+def _arguments(var, dependencies, values, failed, inputs):
     kwargs = {}
     defaults = var.defaults()
     for param, annotation in var.annotations().items():
@@ -90,16 +129,26 @@ def _arguments(var, values, failed, meta):
             continue  # a plain parameter with a default
         prefix, _, rest = annotation.partition("#")
         if prefix == "var":
-            if rest in values:
+            found = dependencies[param]
+            if is_glob(rest):
+                got = {n: values[n] for n in found if n in values}
+                if got:
+                    kwargs[param] = got
+                    continue
+            elif rest in values:
                 kwargs[param] = values[rest]
-            elif param in defaults:
+                continue
+            if param not in defaults:
+                chain = ", ".join(failed.get(n, n) for n in found)
+                raise Skip(f"dependency {chain} gave no value")
+            kwargs[param] = defaults[param]
+        else:
+            try:
+                kwargs[param] = inputs.value(prefix, rest)
+            except _Unavailable as e:
+                if param not in defaults:
+                    raise Skip(e.args[0]) from None
                 kwargs[param] = defaults[param]
-            else:
-                raise Skip(f"dependency {failed.get(rest, rest)} gave no value")
-        elif prefix == "meta":
-            kwargs[param] = getattr(meta, rest)
-        elif param not in defaults:
-            raise Skip(f"{annotation!r} is not available here")
     return kwargs
 
 
