@@ -71,12 +71,14 @@ class RunTable:
         self._view = None
         self._status = None
         self._file_defs = Definitions()
-        self._cell_defs = Definitions()
+        self._cell_vars = {}  # name -> Variable, from notebook cells (checked with the file's)
         self._defs = Definitions()
         self.context_file = None
-        self.context_error = None
+        self.context_error = None  # why the context file's latest version is not used
+        self._context_sig = None
         if context is not None:
             self.context_file = Path(context).expanduser().absolute()
+            self._context_sig = _file_signature(self.context_file)
             self._file_defs = load_context_file(self.context_file)
             self._set_definitions(self._file_defs)
 
@@ -84,7 +86,8 @@ class RunTable:
                               proposal=self.proposal, settle=settle, poll=poll,
                               reader=reader, executor=executor, cluster=cluster,
                               timeout=timeout, params=params,
-                              log_dir=self.database_dir / "process_logs")
+                              log_dir=self.database_dir / "process_logs",
+                              on_poll=self._check_context)
         if watch:
             self.start()
 
@@ -109,9 +112,10 @@ class RunTable:
     def add_variable(self, var):
         """Add (or replace) a ``Variable``; returns it."""
         with self._lock:
-            cell_defs = self._cell_defs.with_variable(var)
-            self._set_definitions(self._file_defs.merged(cell_defs))
-            self._cell_defs = cell_defs
+            cell_vars = {n: v for n, v in self._cell_vars.items() if n != var.name}
+            cell_vars[var.name] = var  # a redefinition moves to the end
+            self._set_definitions(_combine(self._file_defs, cell_vars))
+            self._cell_vars = cell_vars
         self._engine.request()
         return var
 
@@ -124,12 +128,54 @@ class RunTable:
         with self._lock:
             return self._defs
 
+    @property
+    def context_warnings(self):
+        """What checking the context file found that does not stop it being used
+        (pyflakes: unused imports, undefined names...), as ``"line N: ..."`` strings."""
+        with self._lock:
+            return [str(w) for w in self._file_defs.warnings]
+
+    @property
+    def overridden(self):
+        """Names of context-file variables that a notebook cell redefined (the cell wins)."""
+        with self._lock:
+            return sorted(set(self._file_defs.variables) & set(self._cell_vars))
+
+    def _check_context(self):
+        """Reload the context file if it was saved since (engine thread, every poll).
+
+        A version that does not load leaves the last good one in use and says why in
+        ``context_error`` and the status line; only variables whose code changed (and
+        what depends on them) are recomputed.
+        """
+        if self.context_file is None:
+            return
+        sig = _file_signature(self.context_file)
+        if sig == self._context_sig:
+            return
+        self._context_sig = sig
+        from .context import DefinitionError, load_context_file
+
+        try:
+            file_defs = load_context_file(self.context_file)
+            with self._lock:
+                defs = _combine(file_defs, self._cell_vars)
+        except DefinitionError as e:  # ContextFileError, or cells no longer fitting it
+            self.context_error = str(e)
+        else:
+            with self._lock:
+                self._file_defs = file_defs
+                self.context_error = None
+            self._set_definitions(defs)
+            self._engine.request()
+        self.engine_status(self._engine.status())
+
     def _set_definitions(self, defs):
         """Use ``defs`` (checked already); record its variables in the database."""
         self._db.add_variables({
             name: {"title": var.title, "description": var.description, "tags": var.tags,
                    "attributes": {"units": var.units} if var.units else {}}
-            for name, var in defs.variables.items()
+            for name, var in defs.variables.items() if not var.transient
         })
         with self._lock:
             self._defs = defs
@@ -148,6 +194,11 @@ class RunTable:
         view = self._view
         if view is not None:
             view.set_cells(run, {"comment": text})
+
+    def export(self, path, with_titles=True):
+        """Write the table to ``path``: ``.csv``, ``.xlsx`` or ``.md`` (by its suffix).
+        Images and arrays are written as their summary text. Returns the path."""
+        return self._db.export(path, with_titles=with_titles)
 
     def to_dataframe(self, with_titles=True):
         """The table as a pandas DataFrame indexed by run number, summaries as values.
@@ -282,7 +333,8 @@ class RunTable:
 
     def _columns(self):
         defs = self._definitions()
-        return _FIXED_COLUMNS + [(name, defs[name].title) for name in defs.order]
+        return _FIXED_COLUMNS + [(name, defs[name].title) for name in defs.order
+                                 if not defs[name].transient]
 
     def _comment_edited(self, run, text):
         self._db.set_comment(run, text)
@@ -296,14 +348,31 @@ class RunTable:
         elif status.state == "stopped":
             parts.append("Stopped")
         elif status.state == "processing":
-            total = status.done + status.queued + 1
-            parts.append(f"Watching {where} · processing run {status.running} "
-                         f"({status.done + 1} of {total})")
+            running = list(status.running)
+            total = status.done + status.queued + max(1, len(running))
+            what = ("run " + str(running[0]) if len(running) == 1
+                    else "runs " + ", ".join(map(str, running)) if running else "runs")
+            parts.append(f"Watching {where} · processing {what} "
+                         f"({status.done + max(1, len(running))} of {total})")
         else:
             parts.append(f"Watching {where}")
         if status.errors:
             parts.append(f"<span style='color:#b00'>{status.errors} errors</span>")
-        return " · ".join(parts)
+        lines = [" · ".join(parts)]
+        if self.context_error:
+            lines.append("<span style='color:#b00'>The context file has errors; the last good "
+                         "version is in use:</span><pre style='margin:2px 0'>"
+                         f"{html.escape(self.context_error)}</pre>")
+        warnings = self.context_warnings
+        if warnings:
+            lines.append(f"<details><summary>{len(warnings)} warning(s) in the context file"
+                         "</summary><pre style='margin:2px 0'>"
+                         + html.escape("\n".join(warnings)) + "</pre></details>")
+        overridden = self.overridden
+        if overridden:
+            lines.append("Defined in a cell, replacing the context file's: "
+                         + html.escape(", ".join(overridden)))
+        return "<br>".join(lines)
 
     def __repr__(self):
         return f"<RunTable {self.proposal_dir} ({len(self._definitions())} variables)>"
@@ -315,6 +384,23 @@ def _proposal_from_dirname(path):
         raise ValueError(f"cannot tell the proposal number from the directory name {path.name!r}:"
                          " pass proposal_number=...")
     return int(m.group(1))
+
+
+def _combine(file_defs, cell_vars):
+    """The context file's variables, replaced and extended by the cells' (checked together:
+    a cell may use the file's variables, and the file's the cells')."""
+    from .context import Definitions
+
+    return Definitions([*file_defs.declared.values(), *cell_vars.values()],
+                       warnings=file_defs.warnings)
+
+
+def _file_signature(path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _tail(text, lines=40):

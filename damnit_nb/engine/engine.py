@@ -105,11 +105,13 @@ class Engine:
     the rest). ``timeout``: seconds one run's task may take before it is stopped and its
     unfinished variables marked as timed out (None: no limit). ``params``: values for
     ``param#`` arguments. ``log_dir``: where the per-run logs go (None: nowhere).
+    ``on_poll()`` is called from the engine thread at every poll (the table checks its
+    context file there).
     """
 
     def __init__(self, proposal_dir, db, definitions, listener, *, proposal=None, settle=5.0,
                  poll=1.0, reader="damnit_nb", executor="threads", workers=1, cluster=None,
-                 timeout=None, params=None, log_dir=None):
+                 timeout=None, params=None, log_dir=None, on_poll=None):
         self.proposal_dir = Path(proposal_dir)
         self._db = db
         self._definitions = definitions
@@ -129,6 +131,7 @@ class Engine:
         self.timeout = timeout
         self.params = dict(params or {})
         self.log_dir = None if log_dir is None else Path(log_dir)
+        self._on_poll = on_poll
         self._paths = {}  # run -> path, for runs found on disk
         # Runs in the database with a start time (a run made by a comment has none yet).
         self._known_runs = {r.run for r in db.runs() if r.start_time is not None}
@@ -298,6 +301,11 @@ class Engine:
         return any(j.done() for js in self._running.values() for j in js)
 
     def _scan(self):
+        if self._on_poll is not None:
+            try:
+                self._on_poll()
+            except Exception:  # a hook's failure must not stop the engine
+                log.exception("the engine's poll hook failed")
         found = []
         for finder in (self._finder, self._proc_finder):
             try:
@@ -559,14 +567,9 @@ def log_path(log_dir, run, proposal):
 
 
 def _proc_variables(defs):
-    """Names of the variables that read proc data: ``data="proc"``, or depending on one."""
-    proc = set()
-    for name in defs.order:  # dependencies come first
-        var = defs[name]
-        if getattr(var, "data", None) == "proc" or any(
-                d in proc for d in var.arg_dependencies().values()):
-            proc.add(name)
-    return proc
+    """Names of the variables that read proc data (``Definitions`` gives dependents of a
+    ``data="proc"`` variable that setting too)."""
+    return {name for name in defs.order if defs[name].data == "proc"}
 
 
 def _on_cluster(defs, name):
