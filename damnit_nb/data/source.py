@@ -226,6 +226,30 @@ class SourceData:
             index_group = groups[0] if groups else ""
         return self._key_for_group(index_group).train_id_coordinates()
 
+    def select_keys(self, keys):
+        """A new SourceData with a subset of the keys: a glob (``"beamPosition.*"``), one key
+        name, or a set of names (control keys with or without ``.value``). None or an empty
+        set keeps the current keys. Raises PropertyNameError for a name that is not a key,
+        and ValueError for a glob matching none."""
+        import fnmatch
+
+        if isinstance(keys, str):
+            pats = [keys] + ([f"{keys}.value"] if self.is_control else [])
+            new = frozenset(k for k in self._all_keys()
+                            if any(fnmatch.fnmatchcase(k, p) for p in pats))
+            if not new:
+                raise ValueError(f"no key of {self.source} matches {keys!r}: see "
+                                 f"run[{self.source!r}].keys()")
+        elif keys:
+            new = frozenset(self._normalise_key(k) for k in keys)
+        else:
+            new = None
+        if self._sel_keys is not None:
+            new = self._sel_keys if new is None else self._sel_keys & new
+        return SourceData(self.source, section=self.section, files=self.files,
+                          train_ids=self._train_ids, selected=self._selected, keys=new,
+                          inc_suspect_trains=self.inc_suspect_trains, chunk_memo=self._memo)
+
     def select_trains(self, trains):
         """A new SourceData restricted to *trains* (train IDs, ``by_id``/``by_index``, slice)."""
         from .run import _select_train_ids

@@ -140,3 +140,24 @@ def test_get_dataframe(runs):
         assert a[sorted(b.columns)].equals(b[sorted(b.columns)])
     with pytest.raises(TypeError, match="1D"):
         ours.get_dataframe([("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")])
+
+
+def test_source_select_keys_like_extra_data(example_runs):
+    import extra_data
+
+    from damnit_nb.data import PropertyNameError, RunDirectory
+
+    path = example_runs("fxe-1.2")
+    ours, theirs = RunDirectory(path), extra_data.RunDirectory(path)
+    src = "SA1_XTD2_XGM/DOOCS/MAIN"
+    for sel in ("beamPosition.*", "pulseEnergy.photonFlux", {"beamPosition.ixPos"},
+                {"beamPosition.ixPos.value", "pulseEnergy.photonFlux"}, None, set()):
+        a, b = ours[src].select_keys(sel), theirs[src].select_keys(sel)
+        assert a.keys() == b.keys(), sel
+        assert a.keys(inc_timestamps=False) == b.keys(inc_timestamps=False), sel
+    narrowed = ours[src].select_keys("beamPosition.*").select_keys({"beamPosition.ixPos"})
+    assert narrowed.keys(inc_timestamps=False) == {"beamPosition.ixPos"}
+    with pytest.raises(PropertyNameError):
+        ours[src].select_keys({"no.such.key"})
+    with pytest.raises(ValueError):
+        ours[src].select_keys("nothing*")
