@@ -234,6 +234,11 @@ class LabServer:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        # A killed process lingers until the system has torn it down: wait for that.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                start_time(pid) == started for pid, started in self._kernels.items()):
+            time.sleep(0.05)
         self._kernels.clear()
         self.proc = None
 
