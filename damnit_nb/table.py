@@ -297,7 +297,8 @@ class RunTable:
             if self._view is None:
                 from .widgets import RunTableView
 
-                self._view = RunTableView(self._columns(), on_comment=self._comment_edited)
+                self._view = RunTableView(self._columns(), on_edit=self._cell_edited,
+                                          editable=["comment", *self._user_variables()])
                 self._fill_view()
             return self._view.widget
 
@@ -323,7 +324,8 @@ class RunTable:
 
         shown, details = {}, {}
         for name, stored in values.items():
-            if name == "comment":
+            if name == "comment" or (stored is not None
+                                     and stored.provenance == "manual-input"):
                 shown[name] = stored.value if stored is not None else None
                 continue
             shown[name], detail = display_value(stored)
@@ -333,11 +335,52 @@ class RunTable:
 
     def _columns(self):
         defs = self._definitions()
-        return _FIXED_COLUMNS + [(name, defs[name].title) for name in defs.order
-                                 if not defs[name].transient]
+        users = [(n, t) for n, t in self._user_variables().items() if n not in defs]
+        return _FIXED_COLUMNS + users + [(name, defs[name].title) for name in defs.order
+                                         if not defs[name].transient]
 
-    def _comment_edited(self, run, text):
-        self._db.set_comment(run, text)
+    def _cell_edited(self, run, key, text):
+        """A user edited a cell (widget-callback thread): store it; returns what to show."""
+        if key == "comment":
+            self._db.set_comment(run, text)
+            return text
+        try:
+            self._db.set_user_value(run, key, text)
+        except KeyError as e:
+            raise ValueError(str(e)) from e
+        stored = self._db.values(runs=[run]).get(run, {}).get(key)
+        return None if stored is None else stored.value
+
+    def _user_variables(self):
+        """{name: title} of the user-editable variables of the database."""
+        return {n: v.title or n for n, v in self._db.variables().items()
+                if v.type is not None and n != "comment"}
+
+    def add_user_variable(self, name, type="string", *, title=None, description=None):
+        """Add a column that users fill in by hand (a DAMNIT user-editable variable).
+
+        ``type``: ``"string"``, ``"number"``, ``"integer"`` or ``"boolean"``. Values typed in
+        the table (or given to :meth:`set_value`) are checked against it and saved as user
+        input; DAMNIT's GUI shows and edits the same column.
+        """
+        from .store.database import USER_TYPES
+
+        if type not in USER_TYPES:
+            raise ValueError(f"type must be one of {', '.join(map(repr, USER_TYPES))}, "
+                             f"not {type!r}")
+        self._db.add_variable(name, title=title, description=description, type=type)
+        view = self._view
+        if view is not None:
+            view.set_columns(self._columns())
+            view.set_editable(["comment", *self._user_variables()])
+
+    def set_value(self, run, name, value):
+        """Set a user-editable variable's value for a run (as typing it in the table does)."""
+        self._db.set_user_value(run, name, value)
+        view = self._view
+        if view is not None:
+            stored = self._db.values(runs=[run]).get(run, {}).get(name)
+            view.set_cells(run, {name: None if stored is None else stored.value})
 
     def _status_html(self, status):
         where = html.escape(str(self.proposal_dir))

@@ -28,12 +28,16 @@ class RunTableView:
     """What a RunTable shows. ``widget`` is the ipywidgets box to display.
 
     ``columns`` is a list of ``(key, header)``; cells are addressed by ``(run, key)``.
-    ``on_comment(run, text)`` is called (on the widget-callback thread) when a user edits a
-    comment; ``comment_key`` names that column. ``details`` maps ``(run, key)`` to a longer
-    text shown under the table when the cell is clicked (error messages).
+    Cells of the ``editable`` columns (default: ``comment_key``) can be edited: ``on_edit(run,
+    key, text)`` is called (on the widget-callback thread) and returns what the cell should
+    show, or raises ValueError to refuse the edit (the cell reverts and the message is shown
+    under the table); ``on_comment(run, text)`` is the older form for the comment alone.
+    Edits of other columns revert. ``details`` maps ``(run, key)`` to a longer text shown
+    under the table when the cell is clicked (error messages).
     """
 
-    def __init__(self, columns, *, comment_key="comment", on_comment=None, min_interval=0.3):
+    def __init__(self, columns, *, comment_key="comment", on_comment=None, on_edit=None,
+                 editable=None, min_interval=0.3):
         self._lock = threading.Lock()  # guards the model below
         self._columns = list(columns)
         self._rows = {}  # run -> {key: shown value}
@@ -44,6 +48,8 @@ class RunTableView:
         self._dirty_status = False
         self._comment_key = comment_key
         self._on_comment = on_comment
+        self._on_edit = on_edit
+        self._editable = set(editable) if editable is not None else {comment_key}
         self._min_interval = min_interval
 
         self._widget_lock = threading.RLock()  # one thread changes widgets at a time
@@ -182,13 +188,29 @@ class RunTableView:
             shown = self._rows.get(run, {}).get(key)
             if value == shown or (value in ("", None) and shown in ("", None)):
                 return  # our own update, echoed
-            if key != self._comment_key:
-                self._dirty_cells[(run, key)] = shown  # only comments are editable: revert
+            if key not in self._editable:
+                self._dirty_cells[(run, key)] = shown  # not editable: revert
                 self._wake.notify()
                 return
             self._rows[run][key] = value
-        if self._on_comment is not None:
+        if self._on_edit is not None:
+            try:
+                accepted = self._on_edit(run, key, value)
+            except ValueError as e:
+                self.set_cells(run, {key: shown})
+                with self._widget_lock:
+                    self.detail.value = (f"<span style='color:#b00'>Run {run}: "
+                                         f"{html.escape(str(e))}</span>")
+                return
+            if accepted != value:
+                self.set_cells(run, {key: accepted})
+        elif self._on_comment is not None and key == self._comment_key:
             self._on_comment(run, value)
+
+    def set_editable(self, keys):
+        """The keys of the columns whose cells users may edit."""
+        with self._lock:
+            self._editable = set(keys)
 
     def _cell_clicked(self, event):
         if event.get("region") != "body":

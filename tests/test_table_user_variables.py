@@ -1,0 +1,68 @@
+"""User-editable variables: columns filled by hand in the table, saved as DAMNIT saves them."""
+
+import time
+
+import pytest
+
+from damnit_nb import RunTable
+from damnit_nb.simulate import simulate_run
+from damnit_nb.store import Database
+
+
+@pytest.fixture
+def proposal(tmp_path):
+    path = tmp_path / "p003500"
+    for run in (1, 2):
+        simulate_run(path, run, trains=10, modules=1)
+    return path
+
+
+def _eventually(check, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+def _edit(view, run, header, value):
+    rows = view._grid_rows
+    view._cell_changed({"row": rows.index(run), "column": header, "value": value})
+
+
+def test_user_variables_are_edited_in_the_table(proposal):
+    db_dir = proposal / "usr" / "Shared" / "damnit_nb"
+    with Database(db_dir, proposal=3500) as db:  # as DAMNIT's GUI would have made it
+        db.add_variable("good_run", title="Good run", type="boolean")
+
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        table.add_user_variable("sample", "string", title="Sample")
+        table.add_user_variable("thickness", "number", title="Thickness (um)")
+        assert table.wait(30)
+        view = table._view or (table.widget and table._view)
+        headers = [h for _, h in table._columns()]
+        assert {"Good run", "Sample", "Thickness (um)"} <= set(headers)
+        assert _eventually(lambda: len(view._grid_rows) == 2)
+
+        _edit(view, 1, "Sample", "lysozyme")
+        _edit(view, 2, "Thickness (um)", "12.5")
+        _edit(view, 1, "Good run", "yes")
+        _edit(view, 2, "Thickness (um)", "thick")  # not a number: refused, reverted
+        assert "number" in view.detail.value.lower() or "thick" in view.detail.value
+        _edit(view, 1, "Run", "7")  # not editable: reverted
+
+        with Database(db_dir) as db:
+            values = db.values()
+        assert values[1]["sample"].value == "lysozyme"
+        assert values[2]["thickness"].value == pytest.approx(12.5)
+        assert values[1]["good_run"].value in (True, 1)
+        assert {values[1]["sample"].provenance, values[2]["thickness"].provenance} == {
+            "manual-input"}
+        assert _eventually(lambda: view._rows[2]["thickness"] == pytest.approx(12.5))
+
+        table.set_value(2, "sample", "buffer")
+        df = table.to_dataframe()
+        assert df.loc[2, "Sample"] == "buffer" and df.loc[1, "Sample"] == "lysozyme"
+        with pytest.raises(ValueError):
+            table.add_user_variable("bad", "colour")
