@@ -184,9 +184,16 @@ def _prepare(name, value, summary, units, summary_value, bold, background, previ
 
     figure = _as_figure(value)
     data_type = None
+    plotly_figure = None
     if figure is not None:
         data = array = _figure_rgba(figure)
         data_type = "image"
+    elif _is_plotly(value):
+        # As DAMNIT stores it: the figure's JSON as uint8 (so HDF5 can compress it).
+        plotly_figure = value
+        data = np.frombuffer(value.to_json().encode("utf-8"), dtype=np.uint8)
+        array = None
+        data_type = "PlotlyFigure"
     elif _is_dataarray(value):
         da_units = value.attrs.get("units")
         if isinstance(da_units, str) and da_units:
@@ -241,6 +248,8 @@ def _prepare(name, value, summary, units, summary_value, bold, background, previ
                 summary_obj = _apply_reduction(summary, data)
                 if summary_obj is not None:
                     method = summary
+            if summary_obj is None and plotly_figure is not None:
+                summary_obj = _or_fallback(_plotly_png, plotly_figure, "<plotly figure>")
             if summary_obj is None:
                 if preview_figure is not None or figure is not None:
                     summary_obj = _or_fallback(figure_png, preview_figure or figure,
@@ -257,6 +266,17 @@ def _prepare(name, value, summary, units, summary_value, bold, background, previ
         summary_method=method, attributes=attributes, max_diff=max_diff, preview=preview,
         data_type=data_type, preview_type="image" if preview_figure is not None else None,
     )
+
+
+def _is_plotly(value):
+    """A plotly Figure (recognised by its class; plotly is not imported)."""
+    cls = type(value)
+    return cls.__name__ == "Figure" and cls.__module__.startswith("plotly.")
+
+
+def _plotly_png(figure):
+    """PNG bytes of a plotly figure's thumbnail (needs plotly's image export, kaleido)."""
+    return figure.to_image(format="png", width=THUMBNAIL_SIZE, height=THUMBNAIL_SIZE)
 
 
 def _as_figure(value):

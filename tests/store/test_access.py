@@ -2,7 +2,6 @@
 
 import json
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,14 +56,15 @@ def make_variety(path):
             prepare_result("fig", fig),
             prepare_result("prev", 4.5, preview=np.arange(5.0)),
             prepare_error("bad", ValueError("boom")),
+            prepare_result("plot", _plotly_figure()),
         ])
         db.write_results(2, [prepare_result("energy", 2.5, units="uJ"),
                              prepare_result("n", 4)])
-    with h5py.File(path / "extracted_data" / "p1234_r1.h5", "a") as f:
-        # A plotly figure as DAMNIT stores one (JSON as uint8); damnit_nb does not write them.
-        f["plot/data"] = np.frombuffer(PLOTLY_JSON.encode(), dtype=np.uint8)
-        f["plot"].attrs["_damnit_objtype"] = "PlotlyFigure"
-        f[".reduced/plot"] = "Plotly figure"
+
+def _plotly_figure():
+    import plotly.io as pio
+
+    return pio.from_json(PLOTLY_JSON)
 
 
 @pytest.fixture
@@ -94,8 +94,9 @@ def test_run_variables(variety):
         assert db[1, "ds"].preview_data() is None
         assert db[1, "fig"].read().shape[2] == 4
         np.testing.assert_array_equal(db[1, "prev"].preview_data(), np.arange(5.0))
-        assert json.loads(db[1, "plot"].read(deserialize_plotly=False)) == json.loads(
-            PLOTLY_JSON)
+        stored = json.loads(db[1, "plot"].read(deserialize_plotly=False))
+        assert stored["data"] == json.loads(PLOTLY_JSON)["data"]
+        assert type(db[1, "plot"].read()).__name__ == "Figure"  # plotly's, deserialised
         assert "plot" in db[1] and "Sample" in db[1] and "nothing" not in db[1]
         with pytest.raises(KeyError, match="keys"):
             db[1, "nothing"]
