@@ -1,12 +1,13 @@
 """How a stored value is shown in a table cell: a short value, and a longer detail text."""
 
+import base64
 import math
 
 import numpy as np
 
-from .runtable import ERROR_MARK, SKIP_MARK
+from .runtable import ERROR_MARK, SKIP_MARK, HtmlDetail
 
-__all__ = ["display_value", "sparkline"]
+__all__ = ["display_value", "sparkline", "trend_svg"]
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -38,14 +39,42 @@ def _display_plain(value, summary_type):
     if isinstance(value, str):
         return value, (value if len(value) > 40 else None)
     if isinstance(value, bytes):
-        return "🖼 image", "An image: the plots and previews of a later version show it."
+        if value.startswith(b"\x89PNG"):
+            data = base64.b64encode(value).decode("ascii")
+            return "🖼 image", HtmlDetail(
+                f'<img src="data:image/png;base64,{data}" alt="thumbnail" '
+                'style="max-height:300px; image-rendering:pixelated">')
+        return "🖼 image", None
     if isinstance(value, np.ndarray):
         if summary_type == "trendline" and value.ndim == 2 and value.shape[0] == 2:
-            return sparkline(value[1]), f"Trend of {value.shape[1]} points"
+            return sparkline(value[1]), HtmlDetail(trend_svg(value[0], value[1]))
         if value.size == 1:
             return _display_plain(value.reshape(()).item(), None)
         return f"{value.dtype}: {value.shape}", None
     return str(value), None
+
+
+def trend_svg(x, y, width=480, height=120):
+    """An SVG line plot of a trend (x, y), for a cell's detail."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        return "<i>no finite values</i>"
+    pad = 6
+
+    def scale(v, lo, hi, size):
+        return np.full_like(v, size / 2) if hi == lo else pad + (v - lo) / (hi - lo) * (size - 2 * pad)
+
+    px = scale(x, x.min(), x.max(), width)
+    py = height - scale(y, y.min(), y.max(), height)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
+    return (f'<svg width="{width}" height="{height}" style="border:1px solid #ddd">'
+            f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{points}"/>'
+            f'<text x="{pad}" y="12" font-size="10">{y.max():.4g}</text>'
+            f'<text x="{pad}" y="{height - 2}" font-size="10">{y.min():.4g}</text></svg>'
+            f"<br><small>{x.size} points, x from {x.min():.4g} to {x.max():.4g}</small>")
 
 
 def sparkline(values, width=24):

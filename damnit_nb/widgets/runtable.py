@@ -24,6 +24,10 @@ _MARKED_BACKGROUND = VegaExpr(
 )
 
 
+class HtmlDetail(str):
+    """A cell's detail that is HTML (an image, a plot), shown as it is rather than as text."""
+
+
 class RunTableView:
     """What a RunTable shows. ``widget`` is the ipywidgets box to display.
 
@@ -225,6 +229,8 @@ class RunTableView:
             value = self._rows.get(run, {}).get(key)
         if detail is None:
             text = f"Run {run} · {html.escape(str(header))}: {html.escape(str(value))}"
+        elif isinstance(detail, HtmlDetail):
+            text = f"Run {run} · {html.escape(str(header))}:<br>{detail}"
         else:
             text = (f"Run {run} · {html.escape(str(header))}:"
                     f"<pre style='white-space: pre-wrap; margin: 2px 0'>{html.escape(detail)}</pre>")

@@ -130,3 +130,24 @@ def test_sparkline():
     assert sparkline([np.nan, 2, 2]) == "▄▄"
     assert len(sparkline(np.arange(1000), width=24)) == 24
     assert sparkline([]) == ""
+
+
+def test_images_and_trends_show_in_the_detail(view):
+    from damnit_nb.store.results import thumbnail_png
+
+    png = thumbnail_png(np.arange(64.0).reshape(8, 8))
+    shown_value, detail = display_value(Stored(png, "png"))
+    assert shown_value == "🖼 image" and detail.startswith("<img src=\"data:image/png;base64,")
+    import base64
+
+    encoded = detail.split("base64,")[1].split('"')[0]
+    assert base64.b64decode(encoded) == png  # the very thumbnail, shown
+
+    trend = np.vstack([np.arange(5.0), np.array([1.0, 3.0, 2.0, np.nan, 5.0])])
+    _, svg = display_value(Stored(trend, "trendline"))
+    assert "<polyline" in svg and svg.count(",") >= 4 and "4 points" in svg
+
+    view.set_cells(1, {"run": 1, "x": shown_value}, {"x": detail})
+    eventually(lambda: 1 in shown(view))
+    view._cell_clicked({"region": "body", "column": "X", "primary_key_row": 1})
+    assert "<img src=\"data:image/png;base64," in view.detail.value  # as HTML, not escaped
