@@ -33,7 +33,7 @@ import numpy as np
 
 from .catalogue import _NOT_LOADED, FileCatalogue
 
-__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "CACHE_DIR_ENV"]
+__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV"]
 
 CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
 _FORMAT = 3
@@ -148,6 +148,10 @@ class CatalogueCache:
     def load(self, run_dir):
         """Stored catalogues of *run_dir* as ``{file name: FileCatalogue}`` (maybe stale:
         check each with :meth:`FileCatalogue.is_current`). Empty if nothing usable."""
+        _writer.flush(run_dir=osp.abspath(run_dir))
+        return self._load(run_dir)
+
+    def _load(self, run_dir):
         path = self.path_for(run_dir)
         try:
             with open(path, "rb") as f:
@@ -221,7 +225,7 @@ class CatalogueCache:
     def save_loaded(self, run_dir, cats):
         """Add what *cats* (catalogues of files in *run_dir*) read since they were stored."""
         with self._lock:
-            stored = self.load(run_dir)
+            stored = self._load(run_dir)  # (not load(): this may run in the writer thread)
         merged = dict(stored)
         for c in cats:
             name = osp.basename(c.path)
@@ -250,13 +254,79 @@ def save_loaded(cats):
     """Store what any of *cats* read lazily (INDEX arrays, flags, timestamps) since they
     came from or went to a catalogue cache, so the next open of the run has it too.
 
-    Called by readers after an operation that may have loaded parts of many catalogues; does
-    nothing (and costs nothing) when none did.
+    Called by readers after an operation that may have loaded parts of many catalogues; costs
+    nothing when none did. The cache file is written shortly after, by a background thread,
+    so reading data never waits for it; :meth:`CatalogueCache.load` (and :func:`flush`) wait
+    for pending writes, so this process always finds what it read.
     """
-    todo = {}
+    todo = []
     for c in cats:
         if getattr(c, "_unsaved", False) and c._store is not None:
-            d = osp.dirname(c.path)
-            todo.setdefault((id(c._store), d), (c._store, d, []))[2].append(c)
-    for store, d, group in todo.values():
-        store.save_loaded(d, group)
+            c._mark_saved()  # queued: later loads of this catalogue queue again
+            todo.append(c)
+    if todo:
+        _writer.add(todo)
+
+
+def flush(timeout=10.0):
+    """Wait until the catalogues queued by :func:`save_loaded` are written."""
+    _writer.flush(timeout)
+
+
+class _Writer:
+    """The background thread writing what readers loaded, coalesced per run directory."""
+
+    DELAY = 0.05  # seconds to gather the loads of one read before writing
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending = {}  # (id(store), run_dir) -> (store, run_dir, [cats])
+        self._busy = 0
+        self._thread = None
+        self._pid = None
+
+    def add(self, cats):
+        with self._cond:
+            for c in cats:
+                d = osp.dirname(c.path)
+                self._pending.setdefault((id(c._store), d), (c._store, d, []))[2].append(c)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="damnit_nb-catalogue-cache")
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout=10.0, run_dir=None):
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._busy or any(run_dir is None or d == run_dir
+                                    for _, d, _ in self._pending.values()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._thread is None or not self._thread.is_alive():
+                    return
+                self._cond.notify_all()
+                self._cond.wait(remaining)
+
+    def _run(self):
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+            time.sleep(self.DELAY)  # let the rest of this read's loads arrive
+            with self._cond:
+                work, self._pending = list(self._pending.values()), {}
+                self._busy += 1
+            try:
+                for store, d, group in work:
+                    try:
+                        store.save_loaded(d, group)
+                    except Exception:  # a cache is an optimisation: never fail for it
+                        pass
+            finally:
+                with self._cond:
+                    self._busy -= 1
+                    self._cond.notify_all()
+
+
+_writer = _Writer()

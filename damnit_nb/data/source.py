@@ -168,10 +168,37 @@ class SourceData:
             return False
         return True
 
+    def _direct_key(self, key):
+        """``(key, dataset path)`` if *key* is stored under the path its name spells (dots as
+        groups) in the first file, found without listing every key; else None."""
+        if self._sel_keys is not None or not self.files or key.startswith("."):
+            return None
+        import h5py
+
+        cat = self.files[0]
+        stored = cat.resolve(self.source)
+        names = [key, f"{key}.value"] if self.is_control and not key.endswith(
+            (".value", ".timestamp")) else [key]
+        try:
+            with open_file(cat.path) as f:
+                for name in names:
+                    path = name.replace(".", "/")
+                    link = f.get(f"{self.section}/{stored}/{path}", getclass=True)
+                    if link is h5py.Dataset:
+                        return name, path
+        except (OSError, KeyError, ValueError, RuntimeError):
+            return None
+        return None
+
     def __getitem__(self, key):
-        key = self._normalise_key(key)
+        direct = self._direct_key(key) if isinstance(key, str) else None
+        if direct is not None:
+            key, h5path = direct
+        else:
+            key = self._normalise_key(key)
+            h5path = self._key_paths()[key]
         return KeyData(self.source, key, section=self.section, files=self.files,
-                       h5path=self._key_paths()[key], chunk_memo=self._memo,
+                       h5path=h5path, chunk_memo=self._memo,
                        train_ids=self._train_ids, selected=self._selected,
                        inc_suspect_trains=self.inc_suspect_trains)
 
