@@ -209,8 +209,9 @@ class CatalogueCache:
         return True
 
     def update(self, run_dir, cats, previous):
-        """Store *cats* unless they add nothing storable to *previous* (what :meth:`load`
-        gave). Returns True if the cache file was written."""
+        """Store *cats* (all of *run_dir*'s) unless they add nothing storable to *previous*
+        (what :meth:`load` gave). Returns True if the cache file is to be rewritten (by the
+        background writer: opening a run never waits for its cache file)."""
         now = time.time()
         for c in cats:
             c._attach(self)
@@ -220,7 +221,8 @@ class CatalogueCache:
 
         if signature(cats) == signature(previous):
             return False
-        return self.store(run_dir, cats)
+        _writer.add(cats, replace=(self, osp.abspath(run_dir)))
+        return True
 
     def save_loaded(self, run_dir, cats):
         """Add what *cats* (catalogues of files in *run_dir*) read since they were stored."""
@@ -282,14 +284,23 @@ class _Writer:
         self._cond = threading.Condition()
         self._pending = {}  # (id(store), run_dir) -> (store, run_dir, [cats])
         self._busy = 0
+        self._urgent = False  # someone waits in flush(): write at once
         self._thread = None
         self._pid = None
 
-    def add(self, cats):
+    def add(self, cats, replace=None):
+        """Queue *cats* to be merged into their stores; with ``replace=(store, run_dir)``,
+        *cats* become that directory's whole entry."""
         with self._cond:
-            for c in cats:
-                d = osp.dirname(c.path)
-                self._pending.setdefault((id(c._store), d), (c._store, d, []))[2].append(c)
+            if replace is not None:
+                store, d = replace
+                job = self._pending.setdefault((id(store), d), _Job(store, d))
+                job.replace = list(cats)
+            else:
+                for c in cats:
+                    d = osp.dirname(c.path)
+                    job = self._pending.setdefault((id(c._store), d), _Job(c._store, d))
+                    job.merge.append(c)
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -300,11 +311,12 @@ class _Writer:
     def flush(self, timeout=10.0, run_dir=None):
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._busy or any(run_dir is None or d == run_dir
-                                    for _, d, _ in self._pending.values()):
+            while self._busy or any(run_dir is None or job.run_dir == run_dir
+                                    for job in self._pending.values()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
                     return
+                self._urgent = True
                 self._cond.notify_all()
                 self._cond.wait(remaining)
 
@@ -313,20 +325,43 @@ class _Writer:
             with self._cond:
                 while not self._pending:
                     self._cond.wait()
-            time.sleep(self.DELAY)  # let the rest of this read's loads arrive
-            with self._cond:
+                # Let the rest of this read's loads arrive, unless someone is waiting.
+                self._cond.wait_for(lambda: self._urgent, timeout=self.DELAY)
+                self._urgent = False
                 work, self._pending = list(self._pending.values()), {}
                 self._busy += 1
             try:
-                for store, d, group in work:
+                for job in work:
                     try:
-                        store.save_loaded(d, group)
+                        job.run()
                     except Exception:  # a cache is an optimisation: never fail for it
                         pass
             finally:
                 with self._cond:
                     self._busy -= 1
                     self._cond.notify_all()
+
+
+class _Job:
+    """What to write for one run directory of one cache."""
+
+    def __init__(self, store, run_dir):
+        self.store = store
+        self.run_dir = run_dir
+        self.replace = None  # all the directory's catalogues, or None: merge into the file
+        self.merge = []  # catalogues that loaded more since they were stored
+
+    def run(self):
+        if self.replace is None:
+            self.store.save_loaded(self.run_dir, self.merge)
+            return
+        cats = {osp.basename(c.path): c for c in self.replace}
+        for c in self.merge:
+            name = osp.basename(c.path)
+            if name in cats and cats[name] is not c and (cats[name].size, cats[name].mtime) == (
+                    c.size, c.mtime):
+                cats[name]._absorb(c)
+        self.store.store(self.run_dir, list(cats.values()))
 
 
 _writer = _Writer()

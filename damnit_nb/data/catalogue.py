@@ -518,14 +518,10 @@ def _read_sources(fid, path):
     The source list's place tells the format: ``METADATA/dataSourceId`` in the first
     format (0.5), ``METADATA/dataSources/dataSourceId`` from 1.0 on.
     """
-    list_path = "METADATA/dataSources/dataSourceId"
+    # (A link lookup first: failing to open a dataset costs HDF5 an error stack.)
+    is_0_5 = _exists(fid, "METADATA/dataSourceId")
+    list_path = "METADATA/dataSourceId" if is_0_5 else "METADATA/dataSources/dataSourceId"
     raw = _read(fid, list_path)
-    if raw is None and not _exists(fid, "METADATA"):
-        raise FileFormatError(path, "no METADATA group")
-    is_0_5 = raw is None and _exists(fid, "METADATA/dataSourceId")
-    if is_0_5:
-        list_path = "METADATA/dataSourceId"
-        raw = _read(fid, list_path)
     if raw is None:
         if not _exists(fid, "METADATA"):
             raise FileFormatError(path, "no METADATA group")

@@ -10,7 +10,7 @@ import pytest
 
 import damnit_nb.data.run as run_module
 from damnit_nb.data import RunDirectory
-from damnit_nb.data.cache import CatalogueCache
+from damnit_nb.data.cache import CatalogueCache, flush
 from damnit_nb.data.files import default_cache as default_handles
 
 
@@ -54,6 +54,7 @@ def _same(a, b):
 
 def test_second_open_uses_cache(settled_run, cache, monkeypatch):
     first = RunDirectory(settled_run, cache=cache)
+    flush()  # the cache file is written in the background
     assert os.path.isfile(cache.path_for(settled_run))
     _no_reading(monkeypatch)
     second = RunDirectory(settled_run, cache=cache)
@@ -99,6 +100,7 @@ def test_fresh_files_not_stored(example_runs, tmp_path, cache):
 
 def test_broken_cache_ignored(settled_run, cache):
     RunDirectory(settled_run, cache=cache)
+    flush()
     with open(cache.path_for(settled_run), "r+b") as f:
         f.seek(20)
         f.write(b"garbage garbage")
@@ -124,5 +126,6 @@ def test_include_filter_keeps_other_entries(settled_run, cache):
 
 def test_clear(settled_run, cache):
     RunDirectory(settled_run, cache=cache)
+    flush()
     cache.clear(settled_run)
     assert not os.path.exists(cache.path_for(settled_run))
