@@ -11,6 +11,11 @@ reads data only when asked (``.ndarray()``, ``.xarray()``, ``.series()``)::
 trains into parts; ``run[source, key].dask_array()`` gives a lazy dask array (needs
 ``dask[array]``); ``run.auxiliary`` holds the REDUCTION/ERRATA sources.
 
+Where EXtra-data cannot read what a file holds but the meaning is unambiguous, we read it:
+keys stored under HDF5 names that contain dots (``module1.adcTemperature/value`` in
+JUNGFRAU monitor data) are listed and read like any other key; runs still being written are
+read as far as they are consistent, and what is not is reported naming the file.
+
 Modules: ``catalogue`` (what a file holds), ``cache`` (catalogues kept between opens, in the
 user's cache directory), ``files`` (shared open-file cache), ``run`` (``DataCollection`` and
 opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``auxiliary``

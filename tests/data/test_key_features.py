@@ -176,3 +176,24 @@ def test_train_id_errors(runs):
         ours[XGM_CTRL].train_from_id(1)
     tid, empty = ours[CAM].train_from_id(10000)
     assert empty.shape == (0, 8, 6)
+
+
+def test_names_with_dots_are_read_where_extra_data_fails(example_runs):
+    """HDF5 group names containing dots (JUNGFRAU monitor keys): the key name is still
+    unambiguous, so we read it (EXtra-data 1.25 cannot)."""
+    import os
+
+    import extra_data
+    import h5py
+
+    from damnit_nb.data import RunDirectory
+
+    path = example_runs("jungfrau-1.0")
+    src, key = "SPB_IRDA_JF4M/MDL/MONITOR", "module1.adcTemperature"
+    ours = RunDirectory(path)[src, key]
+    assert ours.hdf5_data_path.endswith("module1.adcTemperature/value")
+    with h5py.File(os.path.join(path, "RAW-R0012-JNGFRCTRL00-S00000.h5"), "r") as f:
+        expected = f[f"CONTROL/{src}/module1.adcTemperature/value"][:]
+    np.testing.assert_array_equal(ours.ndarray(), expected[: len(ours.ndarray())])
+    with pytest.raises(KeyError):
+        extra_data.RunDirectory(path)[src, key].ndarray()
