@@ -141,6 +141,7 @@ class Engine:
         self._states = {}  # run -> one of RUN_STATES
         self._outcomes = {}  # run -> "done" | "failed", after its last processing
         self._processed_with = {}  # run -> (raw, proc) files signatures when last dispatched
+        self._adopted = {}  # (run, name) -> code version a value of unknown code is taken for
         self._stop = threading.Event()
         self._thread = None
         self._polls = 0
@@ -346,7 +347,14 @@ class Engine:
         for name in defs.order:
             if name in proc and proc_newest is None:
                 continue
-            if versions.get(name) != defs.versions[name]:
+            current = defs.versions[name]
+            recorded = versions.get(name)
+            if recorded is None and name in stored:
+                # Computed by another tool (DAMNIT records no code version): taken as this
+                # code's result, until this code changes. Remembered here, not written, so a
+                # DAMNIT database is left as it is.
+                recorded = self._adopted.setdefault((run, name), current)
+            if recorded != current:
                 todo.append(name)
                 continue
             if proc_changed if name in proc else raw_changed:
