@@ -110,21 +110,36 @@ class ThreadExecutor:
     def submit(self, task):
         future = Future()
         future.set_running_or_notify_cancel()
-        ident = []
+        lock = threading.Lock()
+        state = {"ident": None, "done": False}
+
+        def finish():
+            # No interruption may arrive after this: clear one sent but not yet raised.
+            with lock:
+                state["done"] = True
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(state["ident"]), None)
 
         def work():
-            ident.append(threading.get_ident())
             try:
-                _set_result(future, execute(task))
-            except _Interrupted:
-                pass  # stop() already resolved the future
-            except BaseException as e:
-                _set_exception(future, TaskFailed(f"{type(e).__name__}: {e}"))
+                with lock:
+                    state["ident"] = threading.get_ident()
+                try:
+                    result = execute(task)
+                    finish()
+                    _set_result(future, result)
+                except _Interrupted:
+                    finish()  # stop() already resolved the future
+                except BaseException as e:
+                    finish()
+                    _set_exception(future, TaskFailed(f"{type(e).__name__}: {e}"))
+            except _Interrupted:  # raised between the lines above: nothing left to do
+                pass
 
         def stopper(reason):
-            if ident:  # raise in the thread at its next bytecode
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(ident[0]), ctypes.py_object(_Interrupted))
+            with lock:  # raise in the thread at its next bytecode, unless it has finished
+                if state["ident"] is not None and not state["done"]:
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                        ctypes.c_ulong(state["ident"]), ctypes.py_object(_Interrupted))
 
         thread = threading.Thread(target=work, name=f"damnit_nb-run-{task.run}", daemon=True)
         thread.start()
