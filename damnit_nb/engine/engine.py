@@ -142,6 +142,7 @@ class Engine:
         self._outcomes = {}  # run -> "done" | "failed", after its last processing
         self._processed_with = {}  # run -> (raw, proc) files signatures when last dispatched
         self._adopted = {}  # (run, name) -> code version a value of unknown code is taken for
+        self._still_failed = set()  # runs requeued after a task failed midway
         self._stop = threading.Event()
         self._thread = None
         self._polls = 0
@@ -453,6 +454,10 @@ class Engine:
                     cancelled |= str(e) == "cancelled"
                     failed = True
             outcome = "cancelled" if cancelled else "failed" if failed else "done"
+            if outcome == "done" and run in self._still_failed and run not in self._queue:
+                outcome = "failed"
+            if run not in self._queue:
+                self._still_failed.discard(run)
             with self._cond:
                 del self._running[run]
                 self._done += 1
@@ -474,14 +479,12 @@ class Engine:
             if str(e) == "cancelled":
                 self._log(run, names, f"cancelled before it finished\n")
                 raise
-            # over its time: the unfinished variables say so, and are not retried by themselves
             error = TimeoutError(f"stopped after {self.timeout:g} s (the table's timeout)")
-            self._write(run, [prepare_error(n, error) for n in names], job.task, names)
+            self._store_partial(run, job, error)
             self._log(run, names, f"{error}\n")
             return False
         except Exception as e:
-            error = RuntimeError(str(e))
-            self._write(run, [prepare_error(n, error) for n in names], job.task, names)
+            self._store_partial(run, job, RuntimeError(str(e)))
             self._log(run, names, f"failed: {e}\n")
             return False
         outcome = result.outcome
@@ -492,6 +495,41 @@ class Engine:
         self._write(run, results, job.task, names, versions)
         self._log(run, names, result.log, errors=errors, took=result.finished - result.started)
         return errors == 0
+
+    def _store_partial(self, run, job, error):
+        """A task that ended without its result (over time, its worker died): keep what it
+        finished, blame the variable it was computing (its dependents are skipped), and leave
+        the ones it never reached to a new task. When the executor cannot tell which
+        variable was running, every variable of the task gets the error."""
+        from ..store import prepare_error
+
+        defs = job.task.definitions
+        names = list(job.names)
+        culprit = job.current
+        if culprit is None or culprit not in names:
+            self._write(run, [prepare_error(n, error) for n in names], job.task, names)
+            return
+        finished = {n: r for n, r in dict(job.finished).items() if n in names}
+        results = [r for r in finished.values() if r is not False]
+        results.append(prepare_error(culprit, error))
+        blamed = {culprit}
+        for name in names:  # execution order: dependencies first
+            if name in finished or name in blamed:
+                continue
+            if any(d in blamed for deps in defs.dependencies(name).values() for d in deps):
+                from ..context import Skip
+
+                results.append(prepare_error(name, Skip(
+                    f"dependency {culprit} ({type(error).__name__}: {error}) gave no value")))
+                blamed.add(name)
+        stored = [r.name for r in results]
+        self._write(run, results, job.task, stored)
+        rest = [n for n in names if n not in finished and n not in blamed]
+        if rest:
+            with self._cond:
+                self._queue.put(run)  # what is still out of date, in a new task
+                self._still_failed.add(run)  # that task's success does not undo this failure
+                self._cond.notify_all()
 
     def _write(self, run, results, task, names, versions=None):
         from ..store import prepare_error

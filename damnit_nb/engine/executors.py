@@ -54,6 +54,18 @@ class Job:
         self.future = future  # a concurrent.futures.Future
         self.started = time.monotonic()
         self._stopper = stopper
+        self.finished = {}  # name -> PreparedResult (False: nothing to store), as they end
+        self.current = None  # the variable being computed, when the executor can tell
+
+    def progress(self, name, result):
+        """Record a variable starting (``result`` None) or ending (what
+        :func:`~.processor.compute_run` reports)."""
+        if result is None:
+            self.current = name
+        else:
+            self.finished[name] = result
+            if self.current == name:
+                self.current = None
 
     def done(self):
         return self.future.done()
@@ -124,7 +136,7 @@ class ThreadExecutor:
                 with lock:
                     state["ident"] = threading.get_ident()
                 try:
-                    result = execute(task)
+                    result = execute(task, lambda name, r: job.progress(name, r))
                     finish()
                     _set_result(future, result)
                 except _Interrupted:
@@ -141,9 +153,10 @@ class ThreadExecutor:
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(
                         ctypes.c_ulong(state["ident"]), ctypes.py_object(_Interrupted))
 
+        job = Job(task, future, stopper)
         thread = threading.Thread(target=work, name=f"damnit_nb-run-{task.run}", daemon=True)
         thread.start()
-        return Job(task, future, stopper)
+        return job
 
     def shutdown(self):
         pass
@@ -258,10 +271,14 @@ class ProcessExecutor:
                     f"the variables could not be sent to a worker process ({type(e).__name__}: "
                     f"{e}); use executor='threads' for variables that cannot be pickled"))
                 return
-            try:
-                reply = receive(worker.outbox)
-            except Exception:
-                reply = None
+            while True:
+                try:
+                    reply = receive(worker.outbox)
+                except Exception:
+                    reply = None
+                if reply is None or reply[0] != "progress":
+                    break
+                job.progress(reply[1], reply[2])
             if reply is None:
                 if not future.done():
                     _set_exception(future, TaskFailed(
@@ -281,8 +298,9 @@ class ProcessExecutor:
             if worker is not None:
                 worker.kill()  # work() sees the pipe close and finishes
 
+        job = Job(task, future, stopper)
         threading.Thread(target=work, name=f"damnit_nb-run-{task.run}", daemon=True).start()
-        return Job(task, future, stopper)
+        return job
 
     def shutdown(self):
         with self._lock:

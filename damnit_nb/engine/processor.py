@@ -30,7 +30,7 @@ class RunOutcome:
     errors: int = 0
 
 
-def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
+def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None, progress=None):
     """Compute the variables ``names`` (execution order) of ``defs`` for one run.
 
     ``open_run()`` gives the run's data; it is called once, and if it raises, every variable
@@ -41,6 +41,10 @@ def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
     is ``mymdc(proposal, run_number, field)`` -> the facility metadata service's value of
     ``field`` (``"sample_name"``, ``"run_type"`` or ``"techniques"``) for ``"mymdc#field"``
     arguments; without it those variables are skipped (unless the argument has a default).
+
+    ``progress(name, result)``, if given, is called as each variable starts (``result`` is
+    None) and ends (its PreparedResult, or ``False`` when nothing is stored), so a caller
+    that has to stop a run midway keeps what was finished.
     """
     from ..store import prepare_error, prepare_result
 
@@ -61,6 +65,8 @@ def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
     for name in names:
         var = defs[name]
         outcome.code_versions[name] = defs.versions[name]
+        if progress is not None:
+            progress(name, None)
         try:
             kwargs = _arguments(var, defs.dependencies(name), values, failed, inputs)
             value = var.func(run, **kwargs)
@@ -72,6 +78,8 @@ def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
                 outcome.errors += 1
             failed[name] = f"{name} ({type(e).__name__}: {e})"
             outcome.results.append(prepare_error(name, e))
+            if progress is not None:
+                progress(name, outcome.results[-1])
             continue
         if value is None:
             failed[name] = f"{name} (returned None)"
@@ -79,6 +87,8 @@ def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None):
             values[name] = value.data if isinstance(value, Cell) else value
         if stored is not None:
             outcome.results.append(stored)
+        if progress is not None:
+            progress(name, stored if stored is not None else False)
     return outcome
 
 

@@ -53,8 +53,11 @@ class TaskResult:
     finished: float
 
 
-def execute(task):
-    """Compute ``task`` here and now; never raises for a variable's sake."""
+def execute(task, progress=None):
+    """Compute ``task`` here and now; never raises for a variable's sake.
+
+    ``progress(name, result)``: see :func:`~.processor.compute_run`.
+    """
     from .processor import compute_run
     from .readers import run_opener
 
@@ -68,6 +71,8 @@ def execute(task):
         try:
             opener = run_opener(task.reader)
             kwargs = {"params": task.params} if task.params else {}
+            if progress is not None:
+                kwargs["progress"] = progress
             outcome = compute_run(task.definitions, list(task.names),
                                   lambda: opener(task.path, data=task.data), task.meta, **kwargs)
         finally:
@@ -172,7 +177,8 @@ def main(argv=None):
 
     The first message is the kernel's ``sys.path`` (so variables defined in importable
     modules resolve the same way); then tasks, each answered with ``("result", TaskResult)``
-    or ``("error", text)``.
+    or ``("error", text)``, after ``("progress", name, result)`` messages as each variable
+    starts and ends.
     """
     argv = sys.argv[1:] if argv is None else argv
     inbox = os.fdopen(int(argv[0]), "rb")
@@ -186,8 +192,14 @@ def main(argv=None):
         task = receive(inbox)
         if task is None:
             return
+        def progress(name, result):
+            try:
+                send(outbox, ("progress", name, result))
+            except Exception:  # a result that cannot be pickled: it comes with the rest
+                send(outbox, ("progress", name, False))
+
         try:
-            reply = ("result", execute(task))
+            reply = ("result", execute(task, progress))
         except BaseException:  # report, and stay alive for the next task
             reply = ("error", traceback.format_exc())
         try:

@@ -208,3 +208,40 @@ def test_cluster_variables_go_to_dask(proposal):
             workers = set(client.scheduler_info()["workers"])
             assert set(df["Where"]) <= workers and len(set(df["Where"])) == 1
             assert set(df["Here"]) == {"kernel"}
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_over_time_keeps_what_finished_and_redoes_what_was_not_reached(proposal, executor):
+    code = '''
+        import time
+
+        @Variable(title="Quick")
+        def quick(run):
+            return 1
+
+        @Variable(title="Hangs")
+        def hangs(run, q: "var#quick"):
+            while True:
+                time.sleep(0.01)
+
+        @Variable(title="After hangs")
+        def after(run, h: "var#hangs"):
+            return 2
+
+        @Variable(title="Independent")
+        def independent(run, q: "var#quick"):
+            return 3
+    '''
+    with RunTable(proposal, settle=0.1, poll=0.1, executor=executor, timeout=1.5) as table:
+        assert table.wait(30)
+        for var in cell_variables(code):
+            table.add_variable(var)
+        assert table.wait(90)
+        df = table.to_dataframe()
+        errors = table.errors()
+        for run in (1, 2, 3):
+            assert df.loc[run, "Quick"] == 1  # finished before the hang: kept
+            assert "TimeoutError" in errors[(run, "hangs")]  # the one that hung is blamed
+            assert "Skip" in errors[(run, "after")] and "hangs" in errors[(run, "after")]
+            assert df.loc[run, "Independent"] == 3  # never reached: done in a new task
+        assert set(table.run_states().values()) == {"failed"}
