@@ -552,6 +552,13 @@ class Database:
             return
         h5_path = run_file_path(self.path, proposal, run)
         with _file_lock(h5_path):
+            # Temporary files of this run file left by a writer killed midway: every writer
+            # holds this lock, so none is in use now.
+            for leftover in h5_path.parent.glob(f"{h5_path.name}.*.writing.h5"):
+                try:
+                    leftover.unlink()
+                except OSError:
+                    pass
             results = write_run_file(h5_path, results)  # unsaveable ones become errors
             self._record_results(proposal, run, results, code_versions, provenance)
 
