@@ -374,6 +374,22 @@ class RunTable:
             view.set_columns(self._columns())
             view.set_editable(["comment", *self._user_variables()])
 
+    def add_time_comment(self, text, timestamp=None):
+        """A comment not tied to a run, at ``timestamp`` (epoch seconds or datetime; default
+        now): DAMNIT's standalone comments, listed above the table."""
+        self._db.add_time_comment(text, timestamp)
+        self.engine_status(self._engine.status())
+
+    def time_comments(self):
+        """The time comments as a DataFrame (``time`` in UTC, ``comment``), oldest first."""
+        import pandas as pd
+
+        rows = self._db.time_comments()
+        return pd.DataFrame({
+            "time": pd.to_datetime([t for _, t, _ in rows], unit="s", utc=True),
+            "comment": [c for _, _, c in rows],
+        })
+
     def set_value(self, run, name, value):
         """Set a user-editable variable's value for a run (as typing it in the table does)."""
         self._db.set_user_value(run, name, value)
@@ -411,6 +427,12 @@ class RunTable:
             lines.append(f"<details><summary>{len(warnings)} warning(s) in the context file"
                          "</summary><pre style='margin:2px 0'>"
                          + html.escape("\n".join(warnings)) + "</pre></details>")
+        notes = self._db.time_comments()
+        if notes:
+            items = "".join(f"<li>{html.escape(_format_time(t) or '')}: {html.escape(c)}</li>"
+                            for _, t, c in notes[-20:])
+            lines.append(f"<details><summary>{len(notes)} time comment(s)</summary>"
+                         f"<ul style='margin:2px 0'>{items}</ul></details>")
         overridden = self.overridden
         if overridden:
             lines.append("Defined in a cell, replacing the context file's: "

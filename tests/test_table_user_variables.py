@@ -66,3 +66,16 @@ def test_user_variables_are_edited_in_the_table(proposal):
         assert df.loc[2, "Sample"] == "buffer" and df.loc[1, "Sample"] == "lysozyme"
         with pytest.raises(ValueError):
             table.add_user_variable("bad", "colour")
+
+
+def test_time_comments(proposal):
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        table.add_time_comment("beam down", timestamp=1.7e9)
+        table.add_time_comment("back, new sample")
+        notes = table.time_comments()
+        assert list(notes["comment"]) == ["beam down", "back, new sample"]
+        assert notes["time"].iloc[0].timestamp() == 1.7e9
+        status = table._status_html(table.status())
+        assert "2 time comment(s)" in status and "beam down" in status
+    with Database(proposal / "usr" / "Shared" / "damnit_nb") as db:  # where DAMNIT reads them
+        assert [c for _, _, c in db.time_comments()] == ["beam down", "back, new sample"]
