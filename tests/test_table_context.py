@@ -3,13 +3,13 @@ a broken version keeps the last good one in use and says why; warnings, cell ove
 transient variables show as a scientist expects; the table exports."""
 
 import os
-import textwrap
 import time
 
 import pytest
 
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
+from tests.helpers import eventually
 
 V1 = '''
 from damnit_ctx import Variable
@@ -63,14 +63,6 @@ def _calls(path):
     return path.read_text().split() if path.exists() else []
 
 
-def _eventually(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
-
 
 def test_saved_changes_reload_and_recompute_only_what_changed(setup):
     proposal, ctx, calls = setup
@@ -80,7 +72,7 @@ def test_saved_changes_reload_and_recompute_only_what_changed(setup):
         calls.unlink()
 
         _save(ctx, ctx.read_text().replace("return 2 * n", "return 3 * n"))
-        assert _eventually(lambda: table.variables["double"].source().count("3 * n"))
+        assert eventually(lambda: table.variables["double"].source().count("3 * n"))
         assert table.wait(60)
         # "double" changed; "trains" runs again only to feed it (as in DAMNIT); "other" not
         assert sorted(_calls(calls)) == ["double", "double", "trains", "trains"]
@@ -93,7 +85,7 @@ def test_a_broken_context_keeps_the_last_good_one(setup):
     with RunTable(proposal, context=ctx, settle=0.1, poll=0.1) as table:
         assert table.wait(60)
         _save(ctx, good + "\ndef oops(:\n")
-        assert _eventually(lambda: table.context_error is not None)
+        assert eventually(lambda: table.context_error is not None)
         assert "syntax error" in table.context_error and "line" in table.context_error
         assert "last good version" in table._status_html(table.status())
         simulate_run(proposal, 3, trains=20, modules=1)  # still processed, with the good one
@@ -101,7 +93,7 @@ def test_a_broken_context_keeps_the_last_good_one(setup):
         assert table.to_dataframe().loc[3, "Double"] == 40
 
         _save(ctx, good)
-        assert _eventually(lambda: table.context_error is None)
+        assert eventually(lambda: table.context_error is None)
 
 
 def test_warnings_overrides_and_transient_variables_show(setup):

@@ -1,11 +1,11 @@
 """User-editable variables: columns filled by hand in the table, saved as DAMNIT saves them."""
 
-import time
 
 import pytest
 
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
+from tests.helpers import eventually
 from damnit_nb.store import Database
 
 
@@ -16,14 +16,6 @@ def proposal(tmp_path):
         simulate_run(path, run, trains=10, modules=1)
     return path
 
-
-def _eventually(check, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def _edit(view, run, header, value):
@@ -43,7 +35,7 @@ def test_user_variables_are_edited_in_the_table(proposal):
         view = table._view or (table.widget and table._view)
         headers = [h for _, h in table._columns()]
         assert {"Good run", "Sample", "Thickness (um)"} <= set(headers)
-        assert _eventually(lambda: len(view._grid_rows) == 2)
+        assert eventually(lambda: len(view._grid_rows) == 2)
 
         _edit(view, 1, "Sample", "lysozyme")
         _edit(view, 2, "Thickness (um)", "12.5")
@@ -59,7 +51,7 @@ def test_user_variables_are_edited_in_the_table(proposal):
         assert values[1]["good_run"].value in (True, 1)
         assert {values[1]["sample"].provenance, values[2]["thickness"].provenance} == {
             "manual-input"}
-        assert _eventually(lambda: view._rows[2]["thickness"] == pytest.approx(12.5))
+        assert eventually(lambda: view._rows[2]["thickness"] == pytest.approx(12.5))
 
         table.set_value(2, "sample", "buffer")
         df = table.to_dataframe()

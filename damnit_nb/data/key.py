@@ -15,6 +15,7 @@ import numpy as np
 from .cache import save_loaded
 from .exceptions import FileFormatError, IncompleteFileError
 from .files import open_file, read_unchanged
+from .sections import SectionFlags
 
 __all__ = ["KeyData"]
 
@@ -207,7 +208,7 @@ def _decode_strings(arr):
     return arr
 
 
-class KeyData:
+class KeyData(SectionFlags):
     """Data for one key of one source, across all files and selected trains.
 
     Get it from ``run[source, key]`` or ``run[source][key]``. For control sources, ``key`` is
@@ -246,26 +247,10 @@ class KeyData:
         """Selected train IDs (each once, including trains without data), as a list."""
         return list(self._train_ids)
 
-    @property
-    def is_control(self):
-        return self.section == "CONTROL"
 
-    @property
-    def is_instrument(self):
-        return self.section == "INSTRUMENT"
 
-    @property
-    def is_reduction(self):
-        return self.section == "REDUCTION"
 
-    @property
-    def is_errata(self):
-        return self.section == "ERRATA"
 
-    @property
-    def is_auxiliary(self):
-        """A key of an auxiliary (REDUCTION or ERRATA) source."""
-        return self.is_reduction or self.is_errata
 
     @property
     def index_group(self):

@@ -17,6 +17,7 @@ from .catalogue import FrozenMap
 from .exceptions import PropertyNameError
 from .files import open_file
 from .key import KeyData, _decode_strings, _reading
+from .sections import SectionFlags
 
 __all__ = ["SourceData", "list_keys", "aggregator_of"]
 
@@ -68,7 +69,7 @@ def aggregator_of(path):
     return m.group(3) if m else None
 
 
-class SourceData:
+class SourceData(SectionFlags):
     """Data of one source across the files and trains of a run (or selection).
 
     Attributes: ``source``, ``section`` (``'CONTROL'`` / ``'INSTRUMENT'``), ``files``
@@ -96,27 +97,10 @@ class SourceData:
         """Selected train IDs, as a list (like EXtra-data)."""
         return list(self._train_ids)
 
-    @property
-    def is_control(self):
-        return self.section == "CONTROL"
 
-    @property
-    def is_instrument(self):
-        return self.section == "INSTRUMENT"
 
-    @property
-    def is_reduction(self):
-        """An auxiliary source of the REDUCTION section (see ``run.auxiliary``)."""
-        return self.section == "REDUCTION"
 
-    @property
-    def is_errata(self):
-        """An auxiliary source of the ERRATA section (see ``run.auxiliary``)."""
-        return self.section == "ERRATA"
 
-    @property
-    def is_auxiliary(self):
-        return self.is_reduction or self.is_errata
 
     @property
     def is_run_only(self):

@@ -58,7 +58,24 @@ def _parquet(dset):
     return pd.read_parquet(BytesIO(dset[()].tobytes()))
 
 
-class VariableData:
+class _OfOneRun:
+    """`proposal`, `run` and `file` for what belongs to one run of a database."""
+
+    @property
+    def proposal(self) -> int:
+        return self._proposal
+
+    @property
+    def run(self) -> int:
+        return self._run
+
+    @property
+    def file(self):
+        """The run's HDF5 file (user-editable variables and comments are in the database only)."""
+        return run_file_path(self._db.path, self._proposal, self._run)
+
+
+class VariableData(_OfOneRun):
     """One variable of one run. Get it as `db[run, name]` (name or title)."""
 
     def __init__(self, db, proposal, run, name, title, db_only):
@@ -78,19 +95,6 @@ class VariableData:
     def title(self) -> str:
         """The variable's title (its name if it has none)."""
         return self._title
-
-    @property
-    def proposal(self) -> int:
-        return self._proposal
-
-    @property
-    def run(self) -> int:
-        return self._run
-
-    @property
-    def file(self):
-        """The run's HDF5 file (user-editable variables are only in the database)."""
-        return run_file_path(self._db.path, self._proposal, self._run)
 
     def _row(self):
         rows = self._db._read(
@@ -209,26 +213,13 @@ class VariableData:
         return f"<VariableData {self._name!r} of p{self._proposal}, r{self._run}>"
 
 
-class RunVariables:
+class RunVariables(_OfOneRun):
     """The variables of one run. Get it as `db[run]`; index it by name or title."""
 
     def __init__(self, db, proposal, run):
         self._db = db
         self._proposal = proposal
         self._run = run
-
-    @property
-    def proposal(self) -> int:
-        return self._proposal
-
-    @property
-    def run(self) -> int:
-        return self._run
-
-    @property
-    def file(self):
-        """The run's HDF5 file."""
-        return run_file_path(self._db.path, self._proposal, self._run)
 
     def _locations(self):
         """{name: True if only in the database (user-editable, comment)} of what has data."""
