@@ -156,7 +156,7 @@ class Engine:
         """Start the engine thread; calling it again does nothing."""
         # Import what variables commonly need here, once: two engines importing a module
         # for the first time in two threads can see it half initialised.
-        import pandas  # noqa: F401
+        import pandas  # noqa: F401  (imported for its side effect: loaded once, here)
         import xarray  # noqa: F401
 
         with self._cond:
@@ -470,14 +470,12 @@ class Engine:
 
     def _store(self, run, job):
         """Store one finished job's results and log; True if no variable failed."""
-        from ..store import prepare_error
-
         names = job.names
         try:
             result = job.result()
         except TaskStopped as e:
             if str(e) == "cancelled":
-                self._log(run, names, f"cancelled before it finished\n")
+                self._log(run, names, "cancelled before it finished\n")
                 raise
             error = TimeoutError(f"stopped after {self.timeout:g} s (the table's timeout)")
             self._store_partial(run, job, error)
