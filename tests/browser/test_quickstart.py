@@ -131,3 +131,16 @@ def test_quickstart_live_table(proposal, lab_server, lab_page):
     assert errors == []
     lab_page.reveal_widget()
     lab_page.screenshot("3-new-variable")
+
+    # 4. A variable returning an image: its cells say so (a click shows the thumbnail).
+    lab_page.execute(
+        '@table.variable(title="Camera")\n'
+        "def camera(run):\n"
+        '    return run["SPB_EXP_ZYLA/CAM/1:daqOutput", "data.image.pixels"].ndarray().mean(axis=0)\n'
+    )
+    grid = lab_page.wait_for_grid(
+        lambda g: all(str(r.get("Camera", "")) == "🖼 image"
+                      for r in rows_by_run(g).values()) and len(rows_by_run(g)) == 3,
+        timeout=60, what="the 'Camera' column, marked as images")
+    lab_page.reveal_widget()
+    lab_page.screenshot("4-image-column")
