@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .runtable import ERROR_MARK, SKIP_MARK, HtmlDetail
+from .runtable import ERROR_MARK, SKIP_MARK, HtmlDetail, ImageCell
 
 __all__ = ["display_value", "sparkline", "trend_svg"]
 
@@ -41,7 +41,7 @@ def _display_plain(value, summary_type):
     if isinstance(value, bytes):
         if value.startswith(b"\x89PNG"):
             data = base64.b64encode(value).decode("ascii")
-            return "🖼 image", HtmlDetail(
+            return ImageCell(f"data:image/png;base64,{data}"), HtmlDetail(
                 f'<img src="data:image/png;base64,{data}" alt="thumbnail" '
                 'style="max-height:300px; image-rendering:pixelated">')
         return "🖼 image", None

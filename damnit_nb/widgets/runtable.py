@@ -7,13 +7,14 @@ times a second at most: changed cells as cell updates, new rows or columns as on
 
 import html
 import threading
+import time
 import warnings
 
 import ipywidgets as widgets
 import pandas as pd
-from ipydatagrid import DataGrid, TextRenderer, VegaExpr
+from ipydatagrid import DataGrid, ImageRenderer, TextRenderer, VegaExpr
 
-__all__ = ["RunTableView", "ERROR_MARK", "SKIP_MARK"]
+__all__ = ["RunTableView", "ERROR_MARK", "SKIP_MARK", "ImageCell", "HtmlDetail"]
 
 ERROR_MARK = "⚠"
 SKIP_MARK = "–"
@@ -22,6 +23,17 @@ _MARKED_BACKGROUND = VegaExpr(
     f"isString(cell.value) && indexof(cell.value, '{ERROR_MARK}') == 0 ? '#f6d5d3' : "
     f"(isString(cell.value) && indexof(cell.value, '{SKIP_MARK} ') == 0 ? '#eeeeee' : 'white')"
 )
+
+
+#: Row height (px) once a column shows images, so thumbnails can be seen in the table.
+IMAGE_ROW_SIZE = 56
+#: Seconds after images are sent when the grid is repainted: it draws an image only once the
+#: browser has decoded it, and that happens after the first paint.
+_REPAINT_AFTER = (0.5, 2.0)
+
+
+class ImageCell(str):
+    """A cell value that is an image (a ``data:`` URI): its column draws images."""
 
 
 class HtmlDetail(str):
@@ -50,6 +62,9 @@ class RunTableView:
         self._dirty_table = True
         self._status = ""
         self._dirty_status = False
+        self._image_keys = set()  # columns showing images
+        self._image_renderer = None  # made when the first image arrives
+        self._repaints = []  # monotonic times at which to repaint the grid (images loaded)
         self._comment_key = comment_key
         self._on_comment = on_comment
         self._on_edit = on_edit
@@ -93,6 +108,9 @@ class RunTableView:
                 row = self._rows[run] = {}
                 self._dirty_table = True
             for key, value in values.items():
+                if isinstance(value, ImageCell) and key not in self._image_keys:
+                    self._image_keys.add(key)
+                    self._dirty_table = True  # the column starts drawing images
                 if row.get(key, _MISSING) != value:
                     row[key] = value
                     self._dirty_cells[(run, key)] = value
@@ -126,8 +144,8 @@ class RunTableView:
         while True:
             with self._lock:
                 while not (self._closed or self._dirty_table or self._dirty_cells
-                           or self._dirty_status):
-                    self._wake.wait()
+                           or self._dirty_status or self._repaint_due()):
+                    self._wake.wait(self._until_repaint())
                 if self._closed:
                     return
             try:
@@ -139,11 +157,26 @@ class RunTableView:
                 if not self._closed:
                     self._wake.wait(self._min_interval)
 
+    def _repaint_due(self):
+        return bool(self._repaints) and self._repaints[0] <= time.monotonic()
+
+    def _until_repaint(self):
+        return None if not self._repaints else max(0.0, self._repaints[0] - time.monotonic())
+
     def _flush(self):
         """Apply what changed to the widgets."""
         with self._lock:
+            repaint = self._repaint_due()
+            if repaint:
+                now = time.monotonic()
+                self._repaints = [t for t in self._repaints if t > now]
             status = self._status if self._dirty_status else None
             self._dirty_status = False
+            images = set(self._image_keys)
+            if images and (self._dirty_table or any(
+                    isinstance(v, ImageCell) for v in self._dirty_cells.values())):
+                now = time.monotonic()
+                self._repaints = sorted(set(self._repaints) | {now + d for d in _REPAINT_AFTER})
             if self._dirty_table:
                 frame, rows = self._frame_locked(), sorted(self._rows)
                 headers = dict(self._columns)
@@ -158,13 +191,27 @@ class RunTableView:
                 self.status.value = status
             if frame is not None:
                 self._grid_rows, self._grid_headers = rows, headers
+                row_size = IMAGE_ROW_SIZE if images else 20
                 with self.grid.hold_sync():
                     self.grid.data = frame
-                    self.grid.layout.height = self._height(len(rows))
+                    self.grid.base_row_size = row_size
+                    self.grid.layout.height = self._height(len(rows), row_size)
+                if images:
+                    # After the data, in a message of its own: the browser's grid applies
+                    # renderers that arrive with new data to the data it had before.
+                    if self._image_renderer is None:
+                        self._image_renderer = ImageRenderer(width="", height="100%",
+                                                             placeholder="")
+                    self.grid.renderers = {headers[k]: self._image_renderer
+                                           for k in images if k in headers}
+                    self.grid.send_state("renderers")
             for (run, key), value in cells.items():
                 header = self._grid_headers.get(key)
                 if header is not None:
-                    self.grid.set_cell_value(header, run, _cell_text(value))
+                    self.grid.set_cell_value(header, run, _cell_text(value, key in images))
+            if repaint and images:  # a 1 px change of row height makes the grid repaint
+                size = self.grid.base_row_size
+                self.grid.base_row_size = IMAGE_ROW_SIZE + 1 if size == IMAGE_ROW_SIZE else IMAGE_ROW_SIZE
 
     def _frame(self):
         with self._lock:
@@ -172,14 +219,15 @@ class RunTableView:
 
     def _frame_locked(self):
         runs = sorted(self._rows)
-        data = {header: [_cell_text(self._rows[r].get(key)) for r in runs]
+        data = {header: [_cell_text(self._rows[r].get(key), key in self._image_keys)
+                         for r in runs]
                 for key, header in self._columns}
         frame = pd.DataFrame(data, index=pd.Index(runs, name=_ROW_KEY), dtype=object)
         return frame
 
     @staticmethod
-    def _height(nrows):
-        return f"{min(640, 26 + 22 * max(nrows, 3))}px"
+    def _height(nrows, row_size=20):
+        return f"{min(640, 26 + (row_size + 2) * max(nrows, 3))}px"
 
     # -- widget callbacks (the kernel's comm thread) ----------------------------------------------
     def _cell_changed(self, change):
@@ -254,6 +302,23 @@ class RunTableView:
 _MISSING = object()
 
 
-def _cell_text(value):
-    """What the grid gets for a value: missing values as empty text, not NaN."""
+def _cell_text(value, image_column=False):
+    """What the grid gets for a value: missing values as empty text, not NaN; in a column
+    that draws images, anything else as a small image of its text."""
+    if image_column and not isinstance(value, ImageCell):
+        return _text_image(value)
     return "" if value is None else value
+
+
+def _text_image(value):
+    """A ``data:`` URI of an SVG showing *value* as text (red for errors)."""
+    from urllib.parse import quote
+
+    if value is None or value == "":
+        return ""
+    text = html.escape(str(value))
+    colour = "#b00" if str(value).startswith(ERROR_MARK) else "#555"
+    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="140" height="20">'
+           f'<text x="2" y="14" font-family="sans-serif" font-size="12" fill="{colour}">'
+           f"{text}</text></svg>")
+    return "data:image/svg+xml," + quote(svg)

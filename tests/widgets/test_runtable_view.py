@@ -137,7 +137,8 @@ def test_images_and_trends_show_in_the_detail(view):
 
     png = thumbnail_png(np.arange(64.0).reshape(8, 8))
     shown_value, detail = display_value(Stored(png, "png"))
-    assert shown_value == "🖼 image" and detail.startswith("<img src=\"data:image/png;base64,")
+    assert shown_value.startswith("data:image/png;base64,")  # drawn in the cell
+    assert detail.startswith("<img src=\"data:image/png;base64,")
     import base64
 
     encoded = detail.split("base64,")[1].split('"')[0]
@@ -148,6 +149,13 @@ def test_images_and_trends_show_in_the_detail(view):
     assert "<polyline" in svg and svg.count(",") >= 4 and "4 points" in svg
 
     view.set_cells(1, {"run": 1, "x": shown_value}, {"x": detail})
-    eventually(lambda: 1 in shown(view))
+    view.set_cells(2, {"run": 2, "x": f"{ERROR_MARK} ValueError"})
+    eventually(lambda: 2 in shown(view) and "X" in view.grid.renderers)
+    assert type(view.grid.renderers["X"]).__name__ == "ImageRenderer"
+    assert view.grid.base_row_size >= 56  # rows tall enough to see a thumbnail
+    assert shown(view)[1]["X"] == shown_value
+    assert shown(view)[2]["X"].startswith("data:image/svg+xml,")  # the error, drawn as text
+    first = view.grid.base_row_size
+    eventually(lambda: view.grid.base_row_size != first, timeout=5)  # repainted once loaded
     view._cell_clicked({"region": "body", "column": "X", "primary_key_row": 1})
     assert "<img src=\"data:image/png;base64," in view.detail.value  # as HTML, not escaped
