@@ -86,7 +86,9 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
     work = tmp_path / "work"
     proc = subprocess.Popen(
         [sys.executable, "-m", "damnit_nb", "demo", "--dir", str(work), "--port", str(port),
-         "--every", "1", "--runs", "5", "--initial", "2"],
+         # (enough runs that the simulator is still writing when the test looks, however
+         # slowly JupyterLab starts)
+         "--every", "1", "--runs", "200", "--initial", "2"],
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
