@@ -118,11 +118,13 @@ class _Demo:
 
     def prepare(self):
         self.proposal_dir.mkdir(parents=True, exist_ok=True)
-        target = self.work_dir / NOTEBOOK
-        if target.exists():
-            print(f"Keeping the existing notebook {target}")
-        else:
-            shutil.copyfile(_QUICKSTART, target)
+        # The quickstart (opened in the browser), and the other tutorials beside it.
+        for source in sorted(_QUICKSTART.parent.glob("*.ipynb")):
+            target = self.work_dir / source.name
+            if target.exists():
+                print(f"Keeping the existing notebook {target}")
+            else:
+                shutil.copyfile(source, target)
         existing = self.existing_runs()
         if self.initial > existing:
             print(f"Writing {self.initial - existing} simulated run(s) into {self.proposal_dir} ...")

@@ -124,6 +124,7 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
         with urllib.request.urlopen(url, timeout=30) as response:
             assert response.status == 200
         assert (work / "01-quickstart.ipynb").is_file()
+        assert (work / "02-context-and-processing.ipynb").is_file()  # the next tutorial too
 
         proposal = work / "p002012"
         assert len(_runs(proposal)) >= 2  # written before the URL was printed
