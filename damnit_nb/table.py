@@ -220,8 +220,9 @@ class RunTable:
         return self._engine.status()
 
     def run_states(self):
-        """{run: "queued" | "running" | "done" | "failed" | "cancelled"} for runs seen since
-        the table started ("failed": a variable raised, or the run's task failed)."""
+        """{run: "queued" | "running" | "done" | "failed" | "cancelled" | "vanished"} for runs
+        seen since the table started ("failed": a variable raised, or the run's task failed;
+        "vanished": its directory is gone, its values are kept)."""
         return self._engine.run_states()
 
     def logs(self, run):
@@ -265,11 +266,13 @@ class RunTable:
 
     # -- engine listener (engine thread) ------------------------------------------------------
     def engine_run_added(self, run, start_time):
+        """(Engine listener, engine thread.) A new run is in the database."""
         view = self._view
         if view is not None:
             view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
 
     def engine_run_state(self, run, state):
+        """(Engine listener, engine thread.) A run's state changed."""
         view = self._view
         if view is not None:
             details = None
@@ -278,12 +281,14 @@ class RunTable:
             view.set_cells(run, {"state": state}, details)
 
     def engine_results(self, run, names):
+        """(Engine listener, engine thread.) Results of ``run`` were stored."""
         view = self._view
         if view is not None:
             values = self._db.values(runs=[run]).get(run, {})
             self._show_values(view, run, {n: values.get(n) for n in names})
 
     def engine_status(self, status):
+        """(Engine listener, engine thread.) What the engine is doing changed."""
         self._status = status
         view = self._view
         if view is not None:
