@@ -32,7 +32,7 @@ import re
 from collections import deque
 from typing import Optional
 
-from .variable import _NAME_RE, Variable, VariableDefinitionError
+from .variable import _normalise_tags, _NAME_RE, Variable, VariableDefinitionError
 
 __all__ = ["Group", "GroupError", "BoundVariable", "is_group", "expand_groups"]
 
@@ -291,13 +291,5 @@ def _fingerprint(group):
 
 
 def _group_tags(tags):
-    """Tags as a tuple; None if they are not strings."""
-    if tags is None:
-        return ()
-    if isinstance(tags, str):
-        return (tags,) if tags else None
-    try:
-        tags = tuple(tags)
-    except TypeError:
-        return None
-    return tags if all(isinstance(t, str) and t for t in tags) else None
+    """Tags as a tuple (an empty collection allowed); None if they are not strings."""
+    return _normalise_tags(tags, allow_empty=True)

@@ -264,7 +264,9 @@ def _is_method_definition(func):
     return len(parts) > 1 and parts[-2] != "<locals>"
 
 
-def _normalise_tags(tags):
+def _normalise_tags(tags, allow_empty=False):
+    """Tags as a tuple of non-empty strings (None gives ``()``); None if they are not that
+    (or, unless *allow_empty*, an empty collection)."""
     if tags is None:
         return ()
     if isinstance(tags, str):
@@ -273,6 +275,6 @@ def _normalise_tags(tags):
         tags = tuple(tags)
     except TypeError:
         return None
-    if not tags or not all(isinstance(t, str) and t for t in tags):
+    if (not tags and not allow_empty) or not all(isinstance(t, str) and t for t in tags):
         return None
     return tags
