@@ -43,11 +43,14 @@ class RunTable:
     timeout: seconds one run's variables may take before they are stopped and marked as
         timed out (None: no limit).
     params: values for ``param#name`` arguments of variables.
+    mymdc: a function ``mymdc(proposal, run, field)`` answering ``"mymdc#field"`` arguments
+        (``sample_name``, ``run_type``, ``techniques``) from the facility's metadata service;
+        without it, variables needing one are skipped, saying why.
     """
 
     def __init__(self, proposal, context=None, *, database=None, proposal_number=None,
                  settle=5.0, poll=1.0, watch=True, reader="damnit_nb", executor="threads",
-                 workers=1, cluster=None, timeout=None, params=None):
+                 workers=1, cluster=None, timeout=None, params=None, mymdc=None):
         from .context import Definitions, load_context_file
         from .engine import Engine, run_opener
         from .engine.executors import make_executor
@@ -85,7 +88,7 @@ class RunTable:
         self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
                               proposal=self.proposal, settle=settle, poll=poll,
                               reader=reader, executor=executor, cluster=cluster,
-                              timeout=timeout, params=params,
+                              timeout=timeout, params=params, mymdc=mymdc,
                               log_dir=self.database_dir / "process_logs",
                               on_poll=self._check_context)
         if watch:

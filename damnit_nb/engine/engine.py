@@ -104,14 +104,15 @@ class Engine:
     Dask ``Client`` or scheduler address for ``cluster=True`` variables (else they run with
     the rest). ``timeout``: seconds one run's task may take before it is stopped and its
     unfinished variables marked as timed out (None: no limit). ``params``: values for
-    ``param#`` arguments. ``log_dir``: where the per-run logs go (None: nowhere).
+    ``param#`` arguments; ``mymdc(proposal, run, field)``: the facility metadata service, for
+    ``mymdc#`` arguments. ``log_dir``: where the per-run logs go (None: nowhere).
     ``on_poll()`` is called from the engine thread at every poll (the table checks its
     context file there).
     """
 
     def __init__(self, proposal_dir, db, definitions, listener, *, proposal=None, settle=5.0,
                  poll=1.0, reader="damnit_nb", executor="threads", workers=1, cluster=None,
-                 timeout=None, params=None, log_dir=None, on_poll=None):
+                 timeout=None, params=None, mymdc=None, log_dir=None, on_poll=None):
         self.proposal_dir = Path(proposal_dir)
         self._db = db
         self._definitions = definitions
@@ -130,6 +131,7 @@ class Engine:
                 cluster, "max_workers") else DaskExecutor(cluster)
         self.timeout = timeout
         self.params = dict(params or {})
+        self.mymdc = mymdc
         self.log_dir = None if log_dir is None else Path(log_dir)
         self._on_poll = on_poll
         self._paths = {}  # run -> path, for runs found on disk
@@ -414,7 +416,7 @@ class Engine:
                 continue
             data = "all" if has_proc and any(n in proc for n in names_) else "raw"
             task = RunTask(run, path, defs, names_, meta, reader=self._reader,
-                           params=self.params, data=data)
+                           params=self.params, data=data, mymdc=self.mymdc)
             try:
                 job = executor.submit(task)
             except Exception as e:  # e.g. the cluster is unreachable: the variables say so

@@ -40,6 +40,7 @@ class RunTask:
     reader: str = "damnit_nb"
     params: dict = field(default_factory=dict)
     data: str = "raw"  # "raw", or "all": raw and proc data (proc's files for shared sources)
+    mymdc: object = None  # mymdc(proposal, run, field) -> value, for "mymdc#field" arguments
 
 
 @dataclass
@@ -73,6 +74,8 @@ def execute(task, progress=None):
             kwargs = {"params": task.params} if task.params else {}
             if progress is not None:
                 kwargs["progress"] = progress
+            if task.mymdc is not None:
+                kwargs["mymdc"] = task.mymdc
             outcome = compute_run(task.definitions, list(task.names),
                                   lambda: opener(task.path, data=task.data), task.meta, **kwargs)
         finally:

@@ -245,3 +245,36 @@ def test_over_time_keeps_what_finished_and_redoes_what_was_not_reached(proposal,
             assert "Skip" in errors[(run, "after")] and "hangs" in errors[(run, "after")]
             assert df.loc[run, "Independent"] == 3  # never reached: done in a new task
         assert set(table.run_states().values()) == {"failed"}
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_params_and_metadata_service_reach_variables(proposal, executor):
+    code = '''
+        @Variable(title="Threshold")
+        def threshold(run, t: "param#threshold"):
+            return t * 2
+
+        @Variable(title="Sample")
+        def sample(run, name: "mymdc#sample_name"):
+            return name
+    '''
+
+    def mymdc(proposal_number, run, field):
+        return f"{field} of run {run} in p{proposal_number}"
+
+    with RunTable(proposal, settle=0.1, poll=0.1, executor=executor,
+                  params={"threshold": 2.5}, mymdc=mymdc) as table:
+        for var in cell_variables(code):
+            table.add_variable(var)
+        assert table.wait(60)
+        df = table.to_dataframe()
+        assert list(df["Threshold"]) == [5.0] * 3
+        assert df.loc[2, "Sample"] == "sample_name of run 2 in p3100"
+
+    with RunTable(proposal, settle=0.1, poll=0.1, database=proposal / "other-db") as table:
+        for var in cell_variables(code):
+            table.add_variable(var)
+        assert table.wait(60)
+        errors = table.errors()
+        assert "Skip" in errors[(1, "threshold")] and "threshold" in errors[(1, "threshold")]
+        assert "not available here" in errors[(1, "sample")]
