@@ -239,7 +239,7 @@ class Engine:
             return dict(self._states)
 
     def wait(self, timeout=None):
-        """Block until every run on disk has settled and been processed.
+        """Block until every run on disk (raw and proc) has settled and been processed.
 
         Returns True when idle, False on timeout. Raises RuntimeError if the engine crashed.
         """
@@ -247,7 +247,7 @@ class Engine:
         with self._cond:
             polls = self._polls
             while not (self._polls > polls and not self._running and not len(self._queue)
-                       and not self._finder.unsettled):
+                       and not self._finder.unsettled and not self._proc_finder.unsettled):
                 if self._crash is not None:
                     raise RuntimeError(f"the engine stopped: {self._crash}") from self._crash
                 if self._thread is None or not self._thread.is_alive():
