@@ -18,6 +18,8 @@ from datetime import timedelta
 
 import numpy as np
 
+from .._text import number_ranges
+
 __all__ = ["run_summary", "TRAIN_SECONDS"]
 
 #: Time between trains (10 Hz), for durations when the files record no train timestamps.
@@ -138,7 +140,7 @@ def _detector_lines(run, pattern, modules, want_keys):
     first = run[next(iter(modules.values()))]
     main = _main_key(first)
     lines = [f"  {pattern}"]
-    parts = [f"{_plural(len(modules), 'module')} ({_ranges(modules)})"]
+    parts = [f"{_plural(len(modules), 'module')} ({number_ranges(modules)})"]
     if main is not None:
         name, dtype, shape = main
         group = name.partition(".")[0]
@@ -170,19 +172,6 @@ def _main_key(source_data):
         if best is None or rank < best[0]:
             best = (rank, key, kd.dtype, shape)
     return None if best is None else best[1:]
-
-
-def _ranges(numbers):
-    """``0-15`` or ``0-3, 5, 7-8`` for sorted integers."""
-    out, numbers = [], list(numbers)
-    i = 0
-    while i < len(numbers):
-        j = i
-        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
-            j += 1
-        out.append(str(numbers[i]) if i == j else f"{numbers[i]}-{numbers[j]}")
-        i = j + 1
-    return ", ".join(out)
 
 
 # --- keys ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._text import number_ranges
 from . import migrations, schema
 from .errors import (
     CorruptDatabaseError, NoProposalError, ProposalMismatchError, ReadOnlyDatabaseError,
@@ -149,19 +150,6 @@ def _parse_user_value(name, vtype, value):
                    "number": "a number"}[vtype]
         raise ValueError(f"{value!r} is not valid for {name!r} ({vtype}): enter {allowed}, "
                          "or an empty value to clear it.") from None
-
-
-def _ranges(numbers):
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    parts, numbers = [], sorted(numbers)
-    i = 0
-    while i < len(numbers):
-        j = i
-        while j + 1 < len(numbers) and numbers[j + 1] == numbers[j] + 1:
-            j += 1
-        parts.append(str(numbers[i]) if i == j else f"{numbers[i]}-{numbers[j]}")
-        i = j + 1
-    return ", ".join(parts)
 
 
 def _now():
@@ -737,7 +725,7 @@ class Database:
                           (proposal, run)):
             known = [r.run for r in self.runs()]
             raise KeyError(f"No run {run} in proposal {proposal}: known runs are "
-                           f"{_ranges(known) or 'none'}.")
+                           f"{number_ranges(known) or 'none'}.")
         run_vars = RunVariables(self, int(proposal), run)
         return run_vars if name is None else run_vars[name]
 
