@@ -228,6 +228,22 @@ class RunTable:
         "vanished": its directory is gone, its values are kept)."""
         return self._engine.run_states()
 
+    def _log_tail(self, run, lines=40, max_bytes=16384):
+        """The end of ``run``'s log, read from the end of the file (logs grow run after run)."""
+        from .engine.engine import log_path
+
+        path = log_path(self.database_dir / "process_logs", run, self.proposal)
+        try:
+            with open(path, "rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(0, size - max_bytes))
+                text = f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+        if size > max_bytes:
+            text = "…\n" + text.partition("\n")[2]  # from the first whole line
+        return _tail(text, lines)
+
     def logs(self, run):
         """What computing ``run`` printed (stdout, stderr, tracebacks), oldest first."""
         from .engine.engine import log_path
@@ -280,7 +296,7 @@ class RunTable:
         if view is not None:
             details = None
             if state in ("done", "failed", "cancelled"):  # click the state to read the log
-                details = {"state": _tail(self.logs(run)) or "(nothing was printed)"}
+                details = {"state": self._log_tail(run) or "(nothing was printed)"}
             view.set_cells(run, {"state": state}, details)
 
     def engine_results(self, run, names):

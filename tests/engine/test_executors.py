@@ -278,3 +278,24 @@ def test_params_and_metadata_service_reach_variables(proposal, executor):
         errors = table.errors()
         assert "Skip" in errors[(1, "threshold")] and "threshold" in errors[(1, "threshold")]
         assert "not available here" in errors[(1, "sample")]
+
+
+def test_clicking_a_state_shows_the_end_of_the_runs_log(proposal):
+    from damnit_nb.engine.engine import log_path
+
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        view = table.widget and table._view
+        path = log_path(table.database_dir / "process_logs", 1, table.proposal)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"old line {i}\n" for i in range(5000)))  # a long history
+        for var in cell_variables(MEAN_CELL):
+            table.add_variable(var)
+        assert table.wait(60)
+        assert table.run_states()[1] == "failed"
+        from tests.helpers import eventually
+
+        assert eventually(lambda: (1, "state") in view._details)
+        view._cell_clicked({"region": "body", "column": "State", "primary_key_row": 1})
+        detail = view.detail.value
+        assert "this variable always fails" in detail and "computing the mean" in detail
+        assert "old line 100\n" not in detail and "…" in detail  # only the end is shown
