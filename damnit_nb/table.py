@@ -57,7 +57,6 @@ class RunTable:
         from .store import Database
 
         run_opener(reader)  # before anything is made: a bad choice fails at once
-        executor = make_executor(executor, workers)
         self.reader = reader
         self.proposal_dir = Path(proposal).expanduser().absolute()
         if not self.proposal_dir.is_dir():
@@ -67,8 +66,6 @@ class RunTable:
         if proposal_number is None:
             proposal_number = _proposal_from_dirname(self.proposal_dir)
         self.database_dir = Path(database or self.proposal_dir / "usr" / "Shared" / "damnit_nb")
-        self._db = Database(self.database_dir, proposal=proposal_number)
-        self.proposal = self._db.proposal
 
         self._lock = threading.RLock()  # guards the variables below
         self._view = None
@@ -79,20 +76,32 @@ class RunTable:
         self.context_file = None
         self.context_error = None  # why the context file's latest version is not used
         self._context_sig = None
-        if context is not None:
-            self.context_file = Path(context).expanduser().absolute()
-            self._context_sig = _file_signature(self.context_file)
-            self._file_defs = load_context_file(self.context_file)
-            self._set_definitions(self._file_defs)
-
-        self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
-                              proposal=self.proposal, settle=settle, poll=poll,
-                              reader=reader, executor=executor, cluster=cluster,
-                              timeout=timeout, params=params, mymdc=mymdc,
-                              log_dir=self.database_dir / "process_logs",
-                              on_poll=self._check_context)
-        if watch:
-            self.start()
+        self._db = self._engine = None
+        executor = make_executor(executor, workers)
+        try:  # what was made is closed again if anything after it fails
+            self._db = Database(self.database_dir, proposal=proposal_number)
+            self.proposal = self._db.proposal
+            if context is not None:
+                self.context_file = Path(context).expanduser().absolute()
+                self._context_sig = _file_signature(self.context_file)
+                self._file_defs = load_context_file(self.context_file)
+                self._set_definitions(self._file_defs)
+            self._engine = Engine(self.proposal_dir, self._db, self._definitions, self,
+                                  proposal=self.proposal, settle=settle, poll=poll,
+                                  reader=reader, executor=executor, cluster=cluster,
+                                  timeout=timeout, params=params, mymdc=mymdc,
+                                  log_dir=self.database_dir / "process_logs",
+                                  on_poll=self._check_context)
+            if watch:
+                self.start()
+        except BaseException:
+            if self._engine is not None:
+                self._engine.stop()
+            else:
+                executor.shutdown()
+            if self._db is not None:
+                self._db.close()
+            raise
 
     # -- variables ----------------------------------------------------------------------------
     def variable(self, title=None, **kwargs):
@@ -174,12 +183,14 @@ class RunTable:
         self.engine_status(self._engine.status())
 
     def _set_definitions(self, defs):
-        """Use ``defs`` (checked already); record its variables in the database."""
-        self._db.add_variables({
-            name: {"title": var.title, "description": var.description, "tags": var.tags,
-                   "attributes": {"units": var.units} if var.units else {}}
-            for name, var in defs.variables.items() if not var.transient
-        })
+        """Use ``defs`` (checked already); record its variables in the database (unless it
+        is read-only: then they are only shown)."""
+        if not self._db.read_only:
+            self._db.add_variables({
+                name: {"title": var.title, "description": var.description, "tags": var.tags,
+                       "attributes": {"units": var.units} if var.units else {}}
+                for name, var in defs.variables.items() if not var.transient
+            })
         with self._lock:
             self._defs = defs
             view = self._view
@@ -270,12 +281,14 @@ class RunTable:
         self._engine.start()
 
     def close(self):
-        """Stop watching and processing; the table keeps what it shows. Safe to call twice."""
+        """Stop watching and processing, close the database; the widget keeps what it
+        shows. Safe to call twice."""
         self._engine.stop()
         with self._lock:
             view, self._view = self._view, None
         if view is not None:
             view.close()
+        self._db.close()
 
     def __enter__(self):
         return self
@@ -297,6 +310,8 @@ class RunTable:
             details = None
             if state in ("done", "failed", "cancelled"):  # click the state to read the log
                 details = {"state": self._log_tail(run) or "(nothing was printed)"}
+            elif state == "unsaved":  # click it to read why
+                details = {"state": self._engine.status().problem or "not stored yet"}
             view.set_cells(run, {"state": state}, details)
 
     def engine_results(self, run, names):
@@ -428,6 +443,8 @@ class RunTable:
         if status.state == "crashed":
             parts.append(f"<b style='color:#b00'>Stopped by an internal error</b>: "
                          f"{html.escape(str(status.error))}")
+        elif status.state == "read-only":
+            parts.append(f"Showing {where}")
         elif status.state == "stopped":
             parts.append("Stopped")
         elif status.state == "processing":
@@ -441,7 +458,12 @@ class RunTable:
             parts.append(f"Watching {where}")
         if status.errors:
             parts.append(f"<span style='color:#b00'>{status.errors} errors</span>")
+        if status.unsaved:
+            parts.append(f"<span style='color:#b00'>{status.unsaved} run(s) not stored yet"
+                         "</span>")
         lines = [" · ".join(parts)]
+        if status.problem:
+            lines.append(f"<span style='color:#b00'>{html.escape(status.problem)}</span>")
         if self.context_error:
             lines.append("<span style='color:#b00'>The context file has errors; the last good "
                          "version is in use:</span><pre style='margin:2px 0'>"

@@ -1,11 +1,15 @@
 """Finding runs under ``raw/`` (or ``proc/``) whose files have settled (stopped changing)."""
 
+import logging
 import os
 import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 __all__ = ["RunFinder", "run_number_from_dirname"]
+
+log = logging.getLogger(__name__)
 
 _RUN_DIR = re.compile(r"^r(\d{4,})$")
 
@@ -62,6 +66,27 @@ class RunFinder:
         """The newest mtime (seconds) among ``run``'s files at the last look, or None."""
         seen = self._seen.get(run)
         return seen.newest if seen is not None and seen.signature else None
+
+    def start_time(self, path):
+        """When the run in ``path`` started, in seconds since the epoch: its METADATA's
+        creation date, else its oldest file's mtime (None if it has no files)."""
+        try:
+            from ..data import RunDirectory
+
+            created = RunDirectory(path).run_metadata().get("creationDate")
+            if created:
+                text = created.decode() if isinstance(created, bytes) else str(created)
+                return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(
+                    tzinfo=timezone.utc).timestamp()
+        except Exception as e:
+            log.warning("%s: cannot read the run's start time: %s", path, e)
+        mtimes = []
+        for p in Path(path).glob("*.h5"):
+            try:
+                mtimes.append(p.stat().st_mtime)
+            except OSError:
+                pass
+        return min(mtimes) if mtimes else None
 
     def poll(self, now=None):
         """Runs ready since the last poll: a list of ``(run_number, path)``, newest first."""
