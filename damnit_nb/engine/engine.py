@@ -412,6 +412,12 @@ class Engine:
         if scan:
             self._scan()
             self._next_poll = self._clock() + self._poll_interval
+            # A run seen settling is looked at again the moment it should have settled.
+            settles = [f.next_settle for f in (self._finder, self._proc_finder)
+                       if getattr(f, "next_settle", None) is not None]
+            if settles:
+                due = self._clock() + max(0.0, min(settles) - time.time()) + 0.01
+                self._next_poll = min(self._next_poll, due)
         finished = self._take_finished()
         while self._dispatch(busy=finished):  # free workers get work before storing
             pass

@@ -55,6 +55,7 @@ class RunFinder:
         self._seen = {}  # run -> _Seen
         self._round = []  # older runs still to recheck in this round
         self.unsettled = frozenset()  # runs seen at the last poll whose files are still changing
+        self.next_settle = None  # time.time() at which the first of those settles, if unchanged
         self.vanished = frozenset()  # runs reported earlier whose directory is gone
 
     def signature(self, run):
@@ -91,7 +92,7 @@ class RunFinder:
     def poll(self, now=None):
         """Runs ready since the last poll: a list of ``(run_number, path)``, newest first."""
         now = time.time() if now is None else now
-        ready, unsettled = [], set()
+        ready, unsettled, next_settle = [], set(), None
         try:
             entries = list(os.scandir(self.raw_dir))
         except FileNotFoundError:
@@ -120,6 +121,8 @@ class RunFinder:
                 continue
             if now - seen.newest < self.settle:
                 unsettled.add(run)
+                due = seen.newest + self.settle
+                next_settle = due if next_settle is None else min(next_settle, due)
                 continue
             self._reported[run] = seen.signature
             ready.append((run, Path(entry.path)))
@@ -127,6 +130,7 @@ class RunFinder:
             del self._seen[run]
         ready.sort(reverse=True)
         self.unsettled = frozenset(unsettled)
+        self.next_settle = next_settle
         self.vanished = frozenset(set(self._reported) - present)
         return ready
 

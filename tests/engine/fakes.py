@@ -31,6 +31,7 @@ class FakeFinder:
         self.raw_dir = Path("/nowhere") / name
         self.unsettled = frozenset()
         self.vanished = frozenset()
+        self.next_settle = None
         self._ready = []
         self._newest = {}
 

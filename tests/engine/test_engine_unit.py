@@ -264,3 +264,11 @@ def test_read_only_store_is_shown_not_processed():
     assert "read-only" in engine.status().problem
     assert engine.wait(1) is True
     assert executor.jobs == []
+
+
+def test_a_settling_run_is_looked_at_again_when_it_should_have_settled():
+    engine, raw, executor, store, listener, clock = make()
+    engine._poll_interval = 60.0
+    raw.next_settle = __import__("time").time() + 2.0
+    wait = engine.step()
+    assert 1.5 < wait < 2.5  # not the poll interval

@@ -134,3 +134,16 @@ def test_vanished_runs_are_listed(tmp_path):
     shutil.rmtree(d)
     assert finder.poll() == []
     assert finder.vanished == {2}
+
+
+def test_the_finder_says_when_the_first_settling_run_is_due(tmp_path):
+    raw = tmp_path / "raw"
+    make_run(raw, 1, age=1.0)
+    make_run(raw, 2, age=3.0)
+    finder = RunFinder(raw, settle=5)
+    now = time.time()
+    finder.poll(now)
+    newest = os.stat(raw / "r0002" / "RAW-R0002-DA01-S00000.h5").st_mtime
+    assert finder.next_settle == newest + 5
+    finder.poll(now + 10)
+    assert finder.next_settle is None
