@@ -6,21 +6,11 @@ import graphlib
 import hashlib
 from types import MappingProxyType
 
+from .errors import DefinitionError
+from .names import is_glob
 from .variable import Variable
 
-__all__ = ["Definitions", "DefinitionError", "is_glob"]
-
-
-class DefinitionError(ValueError):
-    """The variables cannot be used together; ``problems`` lists every reason at once."""
-
-    def __init__(self, problems, source=None):
-        self.problems = list(problems)
-        self.source = source
-        where = f" in {source}" if source else ""
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) with the variables{where}:\n{lines}\n"
-                         "Fix them and load the variables again.")
+__all__ = ["Definitions", "is_glob"]  # is_glob: names.py's, for the engine's var# arguments
 
 
 class Definitions:
@@ -112,11 +102,6 @@ class Definitions:
 
     def __repr__(self):
         return f"<Definitions {list(self.order)}>"
-
-
-def is_glob(pattern):
-    """Whether a ``var#`` name is a glob pattern (``*``, ``?`` or ``[...]``)."""
-    return any(c in pattern for c in "*?[")
 
 
 def _where(var, source):

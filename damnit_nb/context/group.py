@@ -32,20 +32,13 @@ import re
 from collections import deque
 from typing import Optional
 
-from .variable import _normalise_tags, _NAME_RE, Variable, VariableDefinitionError
+from .errors import GroupError
+from .names import is_glob, is_variable_name, normalise_tags
+from .variable import BoundVariable, Variable
 
-__all__ = ["Group", "GroupError", "BoundVariable", "is_group", "expand_groups"]
+__all__ = ["Group", "is_group", "expand_groups"]
 
 _RESERVED = ("name", "title", "tags", "sep")
-_GLOB_CHARS = "*?["
-
-
-class GroupError(VariableDefinitionError):
-    """A Group class or instance cannot be used; ``group`` is the offending one, if any."""
-
-    def __init__(self, message, group=None):
-        super().__init__(message)
-        self.group = group
 
 
 def Group(cls=None, *, tags=None):
@@ -107,29 +100,6 @@ def is_group(obj):
     return getattr(type(obj), "__damnit_group__", False) is True
 
 
-class BoundVariable:
-    """A group class's variable read on an instance (``xgm.energy``).
-
-    Its ``name`` is the instance's name and the variable's, known once the context file has
-    run and unnamed instances have taken the name they are assigned to; so one instance's
-    variable can be given to another as a field before names are settled.
-    """
-
-    def __init__(self, group, variable):
-        self.group = group
-        self.variable = variable
-
-    @property
-    def name(self):
-        return f"{self.group.name}.{self.variable.name}"
-
-    def __getattr__(self, attr):
-        return getattr(self.variable, attr)
-
-    def __repr__(self):
-        return f"<BoundVariable {self.name!r}>"
-
-
 def expand_groups(namespace, where=lambda obj: ""):
     """The variables of the group instances reachable from ``namespace`` (a context file's
     globals), and the problems found, each a string.
@@ -143,7 +113,7 @@ def expand_groups(namespace, where=lambda obj: ""):
     by_name = {}
     for group in groups:
         name = group.name
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not is_variable_name(name):
             problems.append(f"{where(group)}group {type(group).__name__!r} instance has name "
                             f"{name!r}: give name= a Python identifier or dotted identifiers")
             continue
@@ -246,7 +216,7 @@ def _resolve_link(group, path):
     try:
         target = getattr(group, head)
     except AttributeError:
-        if not rest and any(c in head for c in _GLOB_CHARS):
+        if not rest and is_glob(head):
             return f"var#{group.name}.{head}", None  # a glob over this group's variables
         raise GroupError(f"group {group.name!r} ({type(group).__name__}) has no attribute "
                          f"{head!r} for 'self#{path}'", group) from None
@@ -292,4 +262,4 @@ def _fingerprint(group):
 
 def _group_tags(tags):
     """Tags as a tuple (an empty collection allowed); None if they are not strings."""
-    return _normalise_tags(tags, allow_empty=True)
+    return normalise_tags(tags, allow_empty=True)

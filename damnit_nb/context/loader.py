@@ -6,17 +6,15 @@ import threading
 import types
 from pathlib import Path
 
-from .definitions import DefinitionError, Definitions
+from .definitions import Definitions
+from .errors import ContextFileError, DefinitionError, VariableDefinitionError
 from .group import expand_groups
-from .variable import Variable, VariableDefinitionError
+from .lint import pyflakes_warnings
+from .variable import Variable
 
-__all__ = ["load_context_file", "ContextFileError"]
+__all__ = ["load_context_file"]
 
 _import_lock = threading.Lock()
-
-
-class ContextFileError(DefinitionError):
-    """A context file cannot be used; the message names the file, the line and the fix."""
 
 
 def load_context_file(path) -> Definitions:
@@ -29,8 +27,6 @@ def load_context_file(path) -> Definitions:
     dependencies...). What pyflakes finds does not stop loading: it is in the returned
     ``Definitions``' ``warnings``.
     """
-    from .lint import _pyflakes_warnings
-
     path = Path(path)
     try:
         text = path.read_text()
@@ -42,7 +38,7 @@ def load_context_file(path) -> Definitions:
     except SyntaxError as e:
         raise ContextFileError([f"line {e.lineno}: syntax error: {e.msg}"], path) from e
     lines = _definition_lines(tree)
-    warnings = _pyflakes_warnings(tree, str(path))  # (this drops annotations from the tree)
+    warnings = pyflakes_warnings(tree, str(path))  # (this drops annotations from the tree)
 
     module = types.ModuleType("damnit_context", doc=f"DAMNIT context file {path}")
     module.__file__ = str(path)

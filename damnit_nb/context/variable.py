@@ -2,26 +2,20 @@
 
 A variable is a Python function of a run, declared with the ``Variable`` decorator. The same
 decorator works in a context file (``from damnit_ctx import Variable``) and in a notebook cell
-(through ``RunTable.variable``).
+(through ``RunTable.variable``). In a ``Group`` class, a variable read on an instance is a
+``BoundVariable`` (``xgm.energy``).
 """
 
 import copy
 import hashlib
 import inspect
-import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Variable", "Cell", "Skip", "VariableDefinitionError"]
+from .errors import VariableDefinitionError
+from .names import DEP_PREFIXES, META_NAMES, MYMDC_NAMES, is_variable_name, normalise_tags
 
-DEP_PREFIXES = ("var", "meta", "param", "mymdc", "self")
-META_NAMES = ("run_number", "proposal", "proposal_path")
-MYMDC_NAMES = ("sample_name", "run_type", "techniques")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-class VariableDefinitionError(ValueError):
-    """A variable's definition is wrong (bad argument, unknown dependency...)."""
+__all__ = ["Variable", "BoundVariable", "Cell", "Skip"]
 
 
 class Skip(Exception):
@@ -72,7 +66,7 @@ class Variable:
         self.summary = summary
         self.data = data
         self.cluster = cluster
-        self.tags = _normalise_tags(tags)
+        self.tags = normalise_tags(tags)
         self.transient = transient
         self.units = units
         self.func = None
@@ -98,8 +92,6 @@ class Variable:
     def __get__(self, instance, owner=None):
         """On a Group instance, a variable of the class reads as that instance's variable."""
         if instance is not None and getattr(type(instance), "__damnit_group__", False):
-            from .group import BoundVariable
-
             return BoundVariable(instance, self)
         return self
 
@@ -129,7 +121,7 @@ class Variable:
 
     @name.setter
     def name(self, value):
-        if not isinstance(value, str) or not _NAME_RE.match(value):
+        if not is_variable_name(value):
             raise VariableDefinitionError(
                 f"variable name {value!r} is not a Python identifier or dotted name of them")
         self._name = value
@@ -219,7 +211,7 @@ class Variable:
 
     def _check_function(self):
         problems = []
-        if not _NAME_RE.match(self.name):
+        if not is_variable_name(self.name):
             problems.append("the function needs a name made of letters, digits and underscores")
         try:
             first, params = self._parameters()
@@ -257,24 +249,32 @@ class Variable:
         return problems
 
 
+class BoundVariable:
+    """A group class's variable read on an instance (``xgm.energy``).
+
+    Its ``name`` is the instance's name and the variable's, known once the context file has
+    run and unnamed instances have taken the name they are assigned to; so one instance's
+    variable can be given to another as a field before names are settled.
+    """
+
+    def __init__(self, group, variable):
+        self.group = group
+        self.variable = variable
+
+    @property
+    def name(self):
+        return f"{self.group.name}.{self.variable.name}"
+
+    def __getattr__(self, attr):
+        return getattr(self.variable, attr)
+
+    def __repr__(self):
+        return f"<BoundVariable {self.name!r}>"
+
+
 def _is_method_definition(func):
     """Whether ``func`` was defined in a class body (a Group's variable)."""
     qualname = getattr(getattr(func, "__func__", func), "__qualname__", "")
     parts = qualname.split(".")
     return len(parts) > 1 and parts[-2] != "<locals>"
 
-
-def _normalise_tags(tags, allow_empty=False):
-    """Tags as a tuple of non-empty strings (None gives ``()``); None if they are not that
-    (or, unless *allow_empty*, an empty collection)."""
-    if tags is None:
-        return ()
-    if isinstance(tags, str):
-        return (tags,) if tags else None
-    try:
-        tags = tuple(tags)
-    except TypeError:
-        return None
-    if (not tags and not allow_empty) or not all(isinstance(t, str) and t for t in tags):
-        return None
-    return tags
