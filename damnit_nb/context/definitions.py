@@ -6,6 +6,7 @@ import graphlib
 import hashlib
 from types import MappingProxyType
 
+from .codeversion import CodeVersions
 from .errors import DefinitionError
 from .names import is_glob
 from .variable import Variable
@@ -16,8 +17,10 @@ __all__ = ["Definitions", "is_glob"]  # is_glob: names.py's, for the engine's va
 class Definitions:
     """Variables by name, in execution order, with a code version for each.
 
-    A variable's version covers its own code and settings and its dependencies' versions, so a
-    change to one variable makes it and everything that depends on it out of date.
+    A variable's version covers its own (``Variable.own_version``: its code, what the code
+    uses, the settings that change its values) and its dependencies' versions, so a change to
+    one variable, or to a constant or helper it uses, makes it and everything that depends on
+    it out of date, and nothing else.
     ``"var#..."`` arguments may be globs (``"var#xgm.*"``); each must match a variable.
     As in DAMNIT, a variable depending (directly or not) on a ``data="proc"`` one is proc too,
     and one depending on a ``cluster=True`` one runs on the cluster too: ``variables`` and
@@ -222,10 +225,10 @@ def _check_data(by_name, effective, deps, order, source):
 
 
 def _versions(by_name, deps, order):
-    versions = {}
+    """name -> a hash of the variable's own version and its dependencies' (by name)."""
+    versions, shared = {}, CodeVersions()
     for name in order:
-        var = by_name[name]
         own = sorted(_direct(deps, name))
-        text = var.own_version() + "".join(versions[d] for d in own)
+        text = by_name[name].own_version(shared) + "".join(f";{d}={versions[d]}" for d in own)
         versions[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return versions

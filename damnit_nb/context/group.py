@@ -89,6 +89,8 @@ def Group(cls=None, *, tags=None):
             if user_post_init is not None:
                 user_post_init(self, *args)
 
+        if user_post_init is not None:
+            __post_init__.__wrapped__ = user_post_init  # (what code versions look into)
         cls.__post_init__ = __post_init__
         return dataclasses.dataclass(cls, kw_only=True)
 
@@ -186,7 +188,6 @@ def _class_variables(group):
 
 def _expand(group, problems, where):
     variables = []
-    fingerprint = _fingerprint(group)
     title = group.title if group.title is not None else group.name
     for var in _class_variables(group).values():
         annotations = {}
@@ -205,8 +206,7 @@ def _expand(group, problems, where):
         tags = sorted(set(group.tags) | set(var.tags))
         variables.append(var._derive(
             var.func.__get__(group, type(group)), name=f"{group.name}.{var.name}",
-            title=f"{title}{group.sep}{var.title}", tags=tags, annotations=annotations,
-            fingerprint=fingerprint))
+            title=f"{title}{group.sep}{var.title}", tags=tags, annotations=annotations))
     return variables
 
 
@@ -243,21 +243,6 @@ def _missing_link(group, path):
     name = f"{group.name}.__missing__.{safe_path}"
     var = Variable(transient=True)(missing)
     return var._derive(missing, name=name, title=name, tags=(), annotations={})
-
-
-def _fingerprint(group):
-    """The instance's settings as text, for the code version of its variables."""
-    parts = []
-    for f in dataclasses.fields(group):
-        value = getattr(group, f.name)
-        if is_group(value) or isinstance(value, (Variable, BoundVariable)):
-            text = f"<{value.name}>"
-        else:
-            text = repr(value)
-            if " at 0x" in text:  # an object whose repr changes from one load to the next
-                text = f"<{type(value).__qualname__}>"
-        parts.append(f"{f.name}={text}")
-    return ";".join(parts)
 
 
 def _group_tags(tags):

@@ -12,6 +12,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+from .codeversion import code_version
 from .errors import VariableDefinitionError
 from .names import DEP_PREFIXES, META_NAMES, MYMDC_NAMES, is_variable_name, normalise_tags
 
@@ -72,7 +73,7 @@ class Variable:
         self.func = None
         self._name = None  # set for a group's variables ("xgm.energy") or by assignment
         self._annotations = None  # resolved annotations, for a group's variables
-        self._fingerprint = ""  # what else its values depend on (a group's settings)
+        self._code_version = None  # taken the first time it is asked for
         problems = self._check_arguments()
         if problems:
             raise VariableDefinitionError("; ".join(problems))
@@ -101,7 +102,7 @@ class Variable:
         if problems:
             raise VariableDefinitionError(f"variable {self.name!r}: " + "; ".join(problems))
 
-    def _derive(self, func, *, name, title, tags, annotations, fingerprint=""):
+    def _derive(self, func, *, name, title, tags, annotations):
         """A copy of this variable for another function and name (a Group's variables)."""
         new = copy.copy(self)
         new.func = func
@@ -109,8 +110,15 @@ class Variable:
         new._title = title
         new.tags = tuple(tags)
         new._annotations = dict(annotations)
-        new._fingerprint = fingerprint
+        new._code_version = None
         return new
+
+    @property
+    def __wrapped__(self):
+        """The decorated function, as ``functools.wraps`` gives it (for tools that unwrap)."""
+        if self.func is None:
+            raise AttributeError("__wrapped__")
+        return self.func
 
     # -- what a variable is -------------------------------------------------------------------
     @property
@@ -178,12 +186,21 @@ class Variable:
             code = getattr(self.func, "__func__", self.func).__code__
             return repr((code.co_code, code.co_consts, code.co_names))
 
-    def own_version(self) -> str:
-        """A hash of what determines this variable's values, its dependencies aside."""
-        settings = repr((self.summary, self.units, self.data, self.transient))
+    def own_version(self, shared=None) -> str:
+        """A hash of what determines this variable's values, its dependencies aside.
+
+        It covers the function's code and what that uses (constants, helpers, classes, a
+        group's settings and methods: see ``codeversion``), taken the first time it is asked
+        for (when the variable joins a ``Definitions``), and the settings that change values:
+        ``summary``, ``units``, ``data`` and ``transient`` (not ``title``, ``description``,
+        ``tags`` or ``cluster``). ``shared``: a ``CodeVersions`` used for several variables.
+        """
+        if self._code_version is None:
+            self._code_version = code_version(self.func, shared)
+        settings = repr((self.summary, self.units, self.data, bool(self.transient)))
         if self._annotations is not None:
-            settings += repr(sorted(self._annotations.items())) + self._fingerprint
-        return hashlib.sha256((self.source() + settings).encode()).hexdigest()[:16]
+            settings += repr(sorted(self._annotations.items()))
+        return hashlib.sha256((self._code_version + settings).encode()).hexdigest()[:16]
 
     def __repr__(self):
         return f"<Variable {self.name!r} title={self.title!r}>"
