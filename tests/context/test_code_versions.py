@@ -150,6 +150,23 @@ def test_an_imported_module_counts_by_its_name(tmp_path):
         "limited"]
 
 
+def test_a_file_saved_while_it_loads_gives_the_version_of_the_code_that_ran(tmp_path):
+    path = tmp_path / "context.py"
+    path.write_text(textwrap.dedent('''
+        from pathlib import Path
+        from damnit_ctx import Variable
+
+        @Variable
+        def x(run):
+            return 1
+
+        Path(__file__).write_text(Path(__file__).read_text().replace("return 1", "return 2"))
+    '''))
+    first = load_context_file(path)  # ran "return 1"; the file now says "return 2"
+    assert "return 1" in first["x"].source()
+    assert load_context_file(path).versions["x"] != first.versions["x"]
+
+
 def test_a_closure_counts_by_its_values():
     def make(factor):
         def f(run):
