@@ -45,6 +45,7 @@ __all__ = ["code_version", "CodeVersions"]
 _GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "LOAD_FROM_DICT_OR_GLOBALS"})
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|0x[0-9a-fA-F]{8,}")
 _LONG = 256  # longer strings and bytes count by their hash, to keep the text short
+_MAX_DEPTH = 100  # objects nested deeper count by their type (well inside the recursion limit)
 # Class attributes that say nothing about what its code does: bookkeeping, metadata, and what
 # dataclasses generate from the fields (the instances' values count instead).
 _CLASS_NOISE = frozenset({
@@ -131,13 +132,15 @@ class _Describer:
         key = id(obj)
         if key in self._done:
             return self._done[key][1]
-        if key in self._active:
+        if key in self._active or len(self._active) >= _MAX_DEPTH:
             self._cuts += 1
             return f"<recursion {_qualified_name(type(obj))}>"
         cuts = self._cuts
         self._active.add(key)
         try:
             text = self._describe(obj)
+        except Exception as e:  # an object's own code raised (a __getattr__...): by type
+            text = f"<{_qualified_name(type(obj))} object: {type(e).__name__} describing it>"
         finally:
             self._active.discard(key)
         if self._cuts == cuts:  # the same whatever was being described around it

@@ -107,6 +107,26 @@ def test_an_unchanged_file_gives_the_same_versions(tmp_path):
     assert versions(tmp_path, CONTEXT) == versions(tmp_path, CONTEXT)
 
 
+def test_adding_a_variable_changes_no_other_version(tmp_path):
+    base = CONTEXT + textwrap.dedent('''
+        def even(n):
+            return n == 0 or odd(n - 1)
+
+        def odd(n):
+            return n != 0 and even(n - 1)
+
+        @Variable(title="Parity")
+        def parity(run):
+            return even(4)
+    ''')
+    added = base.replace('@Variable(title="Plain")', '@Variable(title="Odd")\n'
+                         'def odd_first(run):\n    return odd(3) + _outer(1)\n\n'
+                         '@Variable(title="Plain")')
+    before, after = versions(tmp_path, base), versions(tmp_path, added)
+    assert set(after) - set(before) == {"odd_first"}
+    assert {n: after[n] for n in before} == before
+
+
 def test_a_constant_changes_its_users_and_their_dependents_only(tmp_path):
     assert changed(tmp_path, "SCALE = 1", "SCALE = 1000") == ["scaled", "scaled_twice"]
     assert changed(tmp_path, '"low": (0, 1.5)', '"low": (0, 2.5)') == ["limited"]
@@ -227,11 +247,26 @@ class Shape:
         self.n = n
 
 SQUARE = Shape(4)
+CHAIN = None
+for i in range(3000):  # deeper than the describing goes
+    CHAIN = [i, CHAIN]
+
+class Odd:
+    def __getattr__(self, name):
+        raise KeyError(name)
+
+ODD = Odd()
+
+def even(n):
+    return n == 0 or odd(n - 1)
+
+def odd(n):
+    return n != 0 and even(n - 1)
 
 @Variable(title="Everything")
 def everything(run):
     with LOCK:
-        return len(KINDS) + TABLE.sum() + SQUARE.n + (lambda: 1)()
+        return len(KINDS) + TABLE.sum() + SQUARE.n + (lambda: 1)() + even(2), CHAIN, ODD
 '''
 
 
