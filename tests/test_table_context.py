@@ -138,3 +138,61 @@ def test_export(setup, tmp_path, suffix):
         text = open(out).read()
         assert "| Double" in text or "Double |" in text
         assert "first run" in text
+
+
+SCALED = '''
+from damnit_ctx import Variable
+
+CALLS = "{calls}"
+SCALE = 1
+
+def _note(name):
+    with open(CALLS, "a") as f:
+        f.write(name + "\\n")
+
+def _scaled(n):
+    return n * SCALE
+
+@Variable(title="Trains")
+def trains(run):
+    _note("trains")
+    return len(run.train_ids)
+
+@Variable(title="Scaled")
+def scaled(run):
+    _note("scaled")
+    return _scaled(len(run.train_ids))
+
+@Variable(title="Scaled twice")
+def scaled_twice(run, s: "var#scaled"):
+    _note("scaled_twice")
+    return 2 * s
+
+@Variable(title="Other")
+def other(run, n: "var#trains"):
+    _note("other")
+    return n + 1
+'''
+
+
+def test_a_changed_constant_or_helper_recomputes_exactly_what_uses_it(setup):
+    proposal, ctx, calls = setup
+    _save(ctx, SCALED.format(calls=calls))
+    with RunTable(proposal, context=ctx, settle=0.1, poll=0.1) as table:
+        assert table.wait(60)
+        assert sorted(set(_calls(calls))) == ["other", "scaled", "scaled_twice", "trains"]
+        calls.unlink()
+
+        _save(ctx, ctx.read_text().replace("SCALE = 1\n", "SCALE = 1000\n"))
+        assert eventually(lambda: (table.to_dataframe()["Scaled"] == 20_000).all(), 60)
+        assert table.wait(60)
+        assert sorted(_calls(calls)) == ["scaled"] * 2 + ["scaled_twice"] * 2
+        df = table.to_dataframe()
+        assert (df["Scaled twice"] == 40_000).all() and (df["Other"] == 21).all()
+        calls.unlink()
+
+        _save(ctx, ctx.read_text().replace("return n * SCALE", "return n * SCALE + 1"))
+        assert eventually(lambda: (table.to_dataframe()["Scaled"] == 20_001).all(), 60)
+        assert table.wait(60)
+        assert sorted(_calls(calls)) == ["scaled"] * 2 + ["scaled_twice"] * 2
+        assert (table.to_dataframe()["Scaled twice"] == 40_002).all()

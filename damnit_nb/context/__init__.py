@@ -1,10 +1,11 @@
 """The DAMNIT context-file contract: variables defined in a context file or in notebook cells."""
 
-from .definitions import DefinitionError, Definitions
-from .group import Group, GroupError
+from .definitions import Definitions
+from .errors import ContextFileError, DefinitionError, GroupError, VariableDefinitionError
+from .group import Group
 from .lint import ContextWarning, check_context_file
-from .loader import ContextFileError, load_context_file
-from .variable import Cell, Skip, Variable, VariableDefinitionError
+from .loader import load_context_file
+from .variable import Cell, Skip, Variable
 
 __all__ = [
     "Variable", "Cell", "Skip", "Group",

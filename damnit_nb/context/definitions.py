@@ -6,28 +6,21 @@ import graphlib
 import hashlib
 from types import MappingProxyType
 
+from .codeversion import CodeVersions
+from .errors import DefinitionError
+from .names import is_glob
 from .variable import Variable
 
-__all__ = ["Definitions", "DefinitionError", "is_glob"]
-
-
-class DefinitionError(ValueError):
-    """The variables cannot be used together; ``problems`` lists every reason at once."""
-
-    def __init__(self, problems, source=None):
-        self.problems = list(problems)
-        self.source = source
-        where = f" in {source}" if source else ""
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) with the variables{where}:\n{lines}\n"
-                         "Fix them and load the variables again.")
+__all__ = ["Definitions", "is_glob"]  # is_glob: names.py's, for the engine's var# arguments
 
 
 class Definitions:
     """Variables by name, in execution order, with a code version for each.
 
-    A variable's version covers its own code and settings and its dependencies' versions, so a
-    change to one variable makes it and everything that depends on it out of date.
+    A variable's version covers its own (``Variable.own_version``: its code, what the code
+    uses, the settings that change its values) and its dependencies' versions, so a change to
+    one variable, or to a constant or helper it uses, makes it and everything that depends on
+    it out of date, and nothing else.
     ``"var#..."`` arguments may be globs (``"var#xgm.*"``); each must match a variable.
     As in DAMNIT, a variable depending (directly or not) on a ``data="proc"`` one is proc too,
     and one depending on a ``cluster=True`` one runs on the cluster too: ``variables`` and
@@ -112,11 +105,6 @@ class Definitions:
 
     def __repr__(self):
         return f"<Definitions {list(self.order)}>"
-
-
-def is_glob(pattern):
-    """Whether a ``var#`` name is a glob pattern (``*``, ``?`` or ``[...]``)."""
-    return any(c in pattern for c in "*?[")
 
 
 def _where(var, source):
@@ -237,10 +225,10 @@ def _check_data(by_name, effective, deps, order, source):
 
 
 def _versions(by_name, deps, order):
-    versions = {}
+    """name -> a hash of the variable's own version and its dependencies' (by name)."""
+    versions, shared = {}, CodeVersions()
     for name in order:
-        var = by_name[name]
         own = sorted(_direct(deps, name))
-        text = var.own_version() + "".join(versions[d] for d in own)
+        text = by_name[name].own_version(shared) + "".join(f";{d}={versions[d]}" for d in own)
         versions[name] = hashlib.sha256(text.encode()).hexdigest()[:16]
     return versions

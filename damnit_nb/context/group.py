@@ -32,20 +32,13 @@ import re
 from collections import deque
 from typing import Optional
 
-from .variable import _normalise_tags, _NAME_RE, Variable, VariableDefinitionError
+from .errors import GroupError
+from .names import is_glob, is_variable_name, normalise_tags
+from .variable import BoundVariable, Variable
 
-__all__ = ["Group", "GroupError", "BoundVariable", "is_group", "expand_groups"]
+__all__ = ["Group", "is_group", "expand_groups"]
 
 _RESERVED = ("name", "title", "tags", "sep")
-_GLOB_CHARS = "*?["
-
-
-class GroupError(VariableDefinitionError):
-    """A Group class or instance cannot be used; ``group`` is the offending one, if any."""
-
-    def __init__(self, message, group=None):
-        super().__init__(message)
-        self.group = group
 
 
 def Group(cls=None, *, tags=None):
@@ -96,6 +89,8 @@ def Group(cls=None, *, tags=None):
             if user_post_init is not None:
                 user_post_init(self, *args)
 
+        if user_post_init is not None:
+            __post_init__.__wrapped__ = user_post_init  # (what code versions look into)
         cls.__post_init__ = __post_init__
         return dataclasses.dataclass(cls, kw_only=True)
 
@@ -105,29 +100,6 @@ def Group(cls=None, *, tags=None):
 def is_group(obj):
     """Whether ``obj`` is an instance of a ``@Group`` class."""
     return getattr(type(obj), "__damnit_group__", False) is True
-
-
-class BoundVariable:
-    """A group class's variable read on an instance (``xgm.energy``).
-
-    Its ``name`` is the instance's name and the variable's, known once the context file has
-    run and unnamed instances have taken the name they are assigned to; so one instance's
-    variable can be given to another as a field before names are settled.
-    """
-
-    def __init__(self, group, variable):
-        self.group = group
-        self.variable = variable
-
-    @property
-    def name(self):
-        return f"{self.group.name}.{self.variable.name}"
-
-    def __getattr__(self, attr):
-        return getattr(self.variable, attr)
-
-    def __repr__(self):
-        return f"<BoundVariable {self.name!r}>"
 
 
 def expand_groups(namespace, where=lambda obj: ""):
@@ -143,7 +115,7 @@ def expand_groups(namespace, where=lambda obj: ""):
     by_name = {}
     for group in groups:
         name = group.name
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not is_variable_name(name):
             problems.append(f"{where(group)}group {type(group).__name__!r} instance has name "
                             f"{name!r}: give name= a Python identifier or dotted identifiers")
             continue
@@ -216,7 +188,6 @@ def _class_variables(group):
 
 def _expand(group, problems, where):
     variables = []
-    fingerprint = _fingerprint(group)
     title = group.title if group.title is not None else group.name
     for var in _class_variables(group).values():
         annotations = {}
@@ -235,8 +206,7 @@ def _expand(group, problems, where):
         tags = sorted(set(group.tags) | set(var.tags))
         variables.append(var._derive(
             var.func.__get__(group, type(group)), name=f"{group.name}.{var.name}",
-            title=f"{title}{group.sep}{var.title}", tags=tags, annotations=annotations,
-            fingerprint=fingerprint))
+            title=f"{title}{group.sep}{var.title}", tags=tags, annotations=annotations))
     return variables
 
 
@@ -246,7 +216,7 @@ def _resolve_link(group, path):
     try:
         target = getattr(group, head)
     except AttributeError:
-        if not rest and any(c in head for c in _GLOB_CHARS):
+        if not rest and is_glob(head):
             return f"var#{group.name}.{head}", None  # a glob over this group's variables
         raise GroupError(f"group {group.name!r} ({type(group).__name__}) has no attribute "
                          f"{head!r} for 'self#{path}'", group) from None
@@ -275,21 +245,6 @@ def _missing_link(group, path):
     return var._derive(missing, name=name, title=name, tags=(), annotations={})
 
 
-def _fingerprint(group):
-    """The instance's settings as text, for the code version of its variables."""
-    parts = []
-    for f in dataclasses.fields(group):
-        value = getattr(group, f.name)
-        if is_group(value) or isinstance(value, (Variable, BoundVariable)):
-            text = f"<{value.name}>"
-        else:
-            text = repr(value)
-            if " at 0x" in text:  # an object whose repr changes from one load to the next
-                text = f"<{type(value).__qualname__}>"
-        parts.append(f"{f.name}={text}")
-    return ";".join(parts)
-
-
 def _group_tags(tags):
     """Tags as a tuple (an empty collection allowed); None if they are not strings."""
-    return _normalise_tags(tags, allow_empty=True)
+    return normalise_tags(tags, allow_empty=True)

@@ -11,9 +11,10 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from .variable import DEP_PREFIXES
+from .errors import ContextFileError
+from .names import DEP_PREFIXES
 
-__all__ = ["ContextWarning", "check_context_file", "check_context_source"]
+__all__ = ["ContextWarning", "check_context_file", "check_context_source", "pyflakes_warnings"]
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,6 @@ def check_context_file(path) -> list[ContextWarning]:
 
     Raises ``ContextFileError`` if it cannot be read or has a syntax error (with its line).
     """
-    from .loader import ContextFileError
-
     path = Path(path)
     try:
         text = path.read_text()
@@ -46,17 +45,16 @@ def check_context_file(path) -> list[ContextWarning]:
 
 def check_context_source(text, filename="<context>") -> list[ContextWarning]:
     """``check_context_file`` for code given as text."""
-    from .loader import ContextFileError
-
     try:
         tree = ast.parse(text, filename)
     except SyntaxError as e:
         raise ContextFileError([f"line {e.lineno}: syntax error: {e.msg}"], filename) from e
-    return _pyflakes_warnings(tree, filename)
+    return pyflakes_warnings(tree, filename)
 
 
-def _pyflakes_warnings(tree, filename):
-    """pyflakes' messages for a parsed module, the variables' annotations aside."""
+def pyflakes_warnings(tree, filename) -> list[ContextWarning]:
+    """pyflakes' messages for a parsed module, the variables' annotations aside (they are
+    removed from ``tree``)."""
     from pyflakes.checker import Checker
 
     _DropDependencyAnnotations().visit(tree)

@@ -1,22 +1,22 @@
 """Loading a DAMNIT context file: run it as a module and collect its variables."""
 
 import ast
+import linecache
 import sys
 import threading
 import types
+from contextlib import contextmanager
 from pathlib import Path
 
-from .definitions import DefinitionError, Definitions
+from .definitions import Definitions
+from .errors import ContextFileError, DefinitionError, VariableDefinitionError
 from .group import expand_groups
-from .variable import Variable, VariableDefinitionError
+from .lint import pyflakes_warnings
+from .variable import Variable
 
-__all__ = ["load_context_file", "ContextFileError"]
+__all__ = ["load_context_file"]
 
 _import_lock = threading.Lock()
-
-
-class ContextFileError(DefinitionError):
-    """A context file cannot be used; the message names the file, the line and the fix."""
 
 
 def load_context_file(path) -> Definitions:
@@ -29,8 +29,6 @@ def load_context_file(path) -> Definitions:
     dependencies...). What pyflakes finds does not stop loading: it is in the returned
     ``Definitions``' ``warnings``.
     """
-    from .lint import _pyflakes_warnings
-
     path = Path(path)
     try:
         text = path.read_text()
@@ -42,11 +40,11 @@ def load_context_file(path) -> Definitions:
     except SyntaxError as e:
         raise ContextFileError([f"line {e.lineno}: syntax error: {e.msg}"], path) from e
     lines = _definition_lines(tree)
-    warnings = _pyflakes_warnings(tree, str(path))  # (this drops annotations from the tree)
+    warnings = pyflakes_warnings(tree, str(path))  # (this drops annotations from the tree)
 
     module = types.ModuleType("damnit_context", doc=f"DAMNIT context file {path}")
     module.__file__ = str(path)
-    with _import_lock:
+    with _import_lock, _source_in_linecache(path, text):
         previous = sys.modules.get("damnit_ctx")
         sys.modules["damnit_ctx"] = _damnit_ctx_module()
         try:
@@ -60,8 +58,11 @@ def load_context_file(path) -> Definitions:
         finally:
             if previous is not None:
                 sys.modules["damnit_ctx"] = previous
+        return _definitions(vars(module), path, lines, warnings)
 
-    namespace = vars(module)
+
+def _definitions(namespace, path, lines, warnings):
+    """The checked variables of a context file's namespace, once it has run."""
     variables = {}
     for value in namespace.values():
         if isinstance(value, Variable) and value.func is not None:
@@ -93,6 +94,27 @@ def load_context_file(path) -> Definitions:
     if problems:
         raise ContextFileError(problems, path)
     return defs
+
+
+@contextmanager
+def _source_in_linecache(path, text):
+    """While the context file loads and after, ``inspect`` (code versions) and tracebacks read
+    its lines from the text being loaded, not from the file, which may be saved again
+    meanwhile; as IPython does for cells. A load that fails puts back what was there."""
+    key = str(path)
+    previous = linecache.cache.get(key)
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[key] = (len(text), None, lines, key)  # no mtime: never checked on disk
+    try:
+        yield
+    except BaseException:
+        if previous is None:
+            linecache.cache.pop(key, None)
+        else:
+            linecache.cache[key] = previous
+        raise
 
 
 def _damnit_ctx_module():

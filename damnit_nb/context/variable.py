@@ -2,26 +2,21 @@
 
 A variable is a Python function of a run, declared with the ``Variable`` decorator. The same
 decorator works in a context file (``from damnit_ctx import Variable``) and in a notebook cell
-(through ``RunTable.variable``).
+(through ``RunTable.variable``). In a ``Group`` class, a variable read on an instance is a
+``BoundVariable`` (``xgm.energy``).
 """
 
 import copy
 import hashlib
 import inspect
-import re
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Variable", "Cell", "Skip", "VariableDefinitionError"]
+from .codeversion import code_version
+from .errors import VariableDefinitionError
+from .names import DEP_PREFIXES, META_NAMES, MYMDC_NAMES, is_variable_name, normalise_tags
 
-DEP_PREFIXES = ("var", "meta", "param", "mymdc", "self")
-META_NAMES = ("run_number", "proposal", "proposal_path")
-MYMDC_NAMES = ("sample_name", "run_type", "techniques")
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-
-
-class VariableDefinitionError(ValueError):
-    """A variable's definition is wrong (bad argument, unknown dependency...)."""
+__all__ = ["Variable", "BoundVariable", "Cell", "Skip"]
 
 
 class Skip(Exception):
@@ -72,13 +67,13 @@ class Variable:
         self.summary = summary
         self.data = data
         self.cluster = cluster
-        self.tags = _normalise_tags(tags)
+        self.tags = normalise_tags(tags)
         self.transient = transient
         self.units = units
         self.func = None
         self._name = None  # set for a group's variables ("xgm.energy") or by assignment
         self._annotations = None  # resolved annotations, for a group's variables
-        self._fingerprint = ""  # what else its values depend on (a group's settings)
+        self._code_version = None  # taken the first time it is asked for
         problems = self._check_arguments()
         if problems:
             raise VariableDefinitionError("; ".join(problems))
@@ -98,8 +93,6 @@ class Variable:
     def __get__(self, instance, owner=None):
         """On a Group instance, a variable of the class reads as that instance's variable."""
         if instance is not None and getattr(type(instance), "__damnit_group__", False):
-            from .group import BoundVariable
-
             return BoundVariable(instance, self)
         return self
 
@@ -109,7 +102,7 @@ class Variable:
         if problems:
             raise VariableDefinitionError(f"variable {self.name!r}: " + "; ".join(problems))
 
-    def _derive(self, func, *, name, title, tags, annotations, fingerprint=""):
+    def _derive(self, func, *, name, title, tags, annotations):
         """A copy of this variable for another function and name (a Group's variables)."""
         new = copy.copy(self)
         new.func = func
@@ -117,8 +110,15 @@ class Variable:
         new._title = title
         new.tags = tuple(tags)
         new._annotations = dict(annotations)
-        new._fingerprint = fingerprint
+        new._code_version = None
         return new
+
+    @property
+    def __wrapped__(self):
+        """The decorated function, as ``functools.wraps`` gives it (for tools that unwrap)."""
+        if self.func is None:
+            raise AttributeError("__wrapped__")
+        return self.func
 
     # -- what a variable is -------------------------------------------------------------------
     @property
@@ -129,7 +129,7 @@ class Variable:
 
     @name.setter
     def name(self, value):
-        if not isinstance(value, str) or not _NAME_RE.match(value):
+        if not is_variable_name(value):
             raise VariableDefinitionError(
                 f"variable name {value!r} is not a Python identifier or dotted name of them")
         self._name = value
@@ -186,12 +186,21 @@ class Variable:
             code = getattr(self.func, "__func__", self.func).__code__
             return repr((code.co_code, code.co_consts, code.co_names))
 
-    def own_version(self) -> str:
-        """A hash of what determines this variable's values, its dependencies aside."""
-        settings = repr((self.summary, self.units, self.data, self.transient))
+    def own_version(self, shared=None) -> str:
+        """A hash of what determines this variable's values, its dependencies aside.
+
+        It covers the function's code and what that uses (constants, helpers, classes, a
+        group's settings and methods: see ``codeversion``), taken the first time it is asked
+        for (when the variable joins a ``Definitions``), and the settings that change values:
+        ``summary``, ``units``, ``data`` and ``transient`` (not ``title``, ``description``,
+        ``tags`` or ``cluster``). ``shared``: a ``CodeVersions`` used for several variables.
+        """
+        if self._code_version is None:
+            self._code_version = code_version(self.func, shared)
+        settings = repr((self.summary, self.units, self.data, bool(self.transient)))
         if self._annotations is not None:
-            settings += repr(sorted(self._annotations.items())) + self._fingerprint
-        return hashlib.sha256((self.source() + settings).encode()).hexdigest()[:16]
+            settings += repr(sorted(self._annotations.items()))
+        return hashlib.sha256((self._code_version + settings).encode()).hexdigest()[:16]
 
     def __repr__(self):
         return f"<Variable {self.name!r} title={self.title!r}>"
@@ -219,7 +228,7 @@ class Variable:
 
     def _check_function(self):
         problems = []
-        if not _NAME_RE.match(self.name):
+        if not is_variable_name(self.name):
             problems.append("the function needs a name made of letters, digits and underscores")
         try:
             first, params = self._parameters()
@@ -257,24 +266,32 @@ class Variable:
         return problems
 
 
+class BoundVariable:
+    """A group class's variable read on an instance (``xgm.energy``).
+
+    Its ``name`` is the instance's name and the variable's, known once the context file has
+    run and unnamed instances have taken the name they are assigned to; so one instance's
+    variable can be given to another as a field before names are settled.
+    """
+
+    def __init__(self, group, variable):
+        self.group = group
+        self.variable = variable
+
+    @property
+    def name(self):
+        return f"{self.group.name}.{self.variable.name}"
+
+    def __getattr__(self, attr):
+        return getattr(self.variable, attr)
+
+    def __repr__(self):
+        return f"<BoundVariable {self.name!r}>"
+
+
 def _is_method_definition(func):
     """Whether ``func`` was defined in a class body (a Group's variable)."""
     qualname = getattr(getattr(func, "__func__", func), "__qualname__", "")
     parts = qualname.split(".")
     return len(parts) > 1 and parts[-2] != "<locals>"
 
-
-def _normalise_tags(tags, allow_empty=False):
-    """Tags as a tuple of non-empty strings (None gives ``()``); None if they are not that
-    (or, unless *allow_empty*, an empty collection)."""
-    if tags is None:
-        return ()
-    if isinstance(tags, str):
-        return (tags,) if tags else None
-    try:
-        tags = tuple(tags)
-    except TypeError:
-        return None
-    if (not tags and not allow_empty) or not all(isinstance(t, str) and t for t in tags):
-        return None
-    return tags

@@ -11,7 +11,8 @@ import pytest
 from damnit_nb.context import (
     ContextFileError, Definitions, Group, GroupError, Variable, load_context_file,
 )
-from damnit_nb.context.group import BoundVariable, expand_groups, is_group
+from damnit_nb.context.group import expand_groups, is_group
+from damnit_nb.context.variable import BoundVariable
 
 HEADER = "from damnit_ctx import Variable, Group\n"
 
