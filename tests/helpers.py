@@ -4,10 +4,12 @@ import time
 
 
 def eventually(check, timeout=10.0, interval=0.05):
-    """True as soon as ``check()`` is, polling until ``timeout`` seconds have passed."""
+    """``check()``'s value as soon as it is true, polling until ``timeout`` seconds have
+    passed (then its last value, false). Use as ``assert eventually(...)``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():
-            return True
+        value = check()
+        if value:
+            return value
         time.sleep(interval)
-    return bool(check())
+    return check()

@@ -18,22 +18,12 @@ import pytest
 from damnit_nb import demo
 from damnit_nb._processes import descendants as _descendants
 from damnit_nb._processes import start_time as _start_time
+from tests.helpers import eventually
 
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def _end(proc):
@@ -129,7 +119,8 @@ def test_demo_serves_a_live_proposal_and_stops_on_ctrl_c(tmp_path):
         proposal = work / "p002012"
         assert len(_runs(proposal)) >= 2  # written before the URL was printed
         # The simulator keeps going: more runs arrive while the Lab runs.
-        _wait_until(lambda: len(_runs(proposal)) >= 3, 60, "a run from the live simulator")
+        assert eventually(lambda: len(_runs(proposal)) >= 3, 60, 0.25), \
+            "no run came from the live simulator in 60 s"
 
         started = {pid: _start_time(pid) for pid in [proc.pid, *_descendants(proc.pid)]}
         # JupyterLab (and so its kernels) is told where the proposal is.

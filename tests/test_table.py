@@ -8,6 +8,7 @@ import pytest
 
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
+from tests.helpers import eventually
 
 XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
 
@@ -169,18 +170,8 @@ def test_bad_proposal_directory(tmp_path):
 
 
 def test_widget_follows_the_engine(table, proposal):
-    import time
-
     def grid_rows():
         return table._view.grid.data.to_dict(orient="index")
-
-    def eventually(check, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"not shown in time: {grid_rows()}")
 
     widget = table.widget
     assert widget.children[1] is table._view.grid
@@ -193,15 +184,18 @@ def test_widget_follows_the_engine(table, proposal):
     def broken(run):
         raise RuntimeError("detector off")
 
-    eventually(lambda: [r.get("Trains") for r in grid_rows().values()] == [20, 20])
-    eventually(lambda: grid_rows()[1]["Broken"] != "")  # defined after Trains: may come later
+    assert eventually(lambda: [r.get("Trains") for r in grid_rows().values()] == [20, 20],
+                      30), grid_rows()
+    # defined after Trains: may come later
+    assert eventually(lambda: grid_rows()[1]["Broken"] != "", 30), grid_rows()
     assert grid_rows()[1]["Broken"].startswith("⚠ RuntimeError")
     table._view._cell_clicked({"region": "body", "column": "Broken", "primary_key_row": 1})
     assert "detector off" in table._view.detail.value
 
     simulate_run(proposal, 3, trains=30, modules=1)
-    eventually(lambda: grid_rows().get(3, {}).get("Trains") == 30)
-    eventually(lambda: "2 errors" in table._view.status.value or "3 errors" in table._view.status.value)
+    assert eventually(lambda: grid_rows().get(3, {}).get("Trains") == 30, 30), grid_rows()
+    assert eventually(lambda: "2 errors" in table._view.status.value
+                      or "3 errors" in table._view.status.value, 30), table._view.status.value
 
     # a comment typed in the grid is saved in the database
     table._view._cell_changed({"row": 2, "column": "Comment", "column_index": 2, "value": "hi"})

@@ -51,7 +51,6 @@ def test_proc_variables_wait_for_proc_data(proposal):
         assert table.errors() == {}  # waiting is not an error
 
         shutil.copytree(proposal / "raw" / "r0001", proposal / "proc" / "r0001")
-        time.sleep(0.3)
         assert table.wait(60)
         df = table.to_dataframe()
         n_proc = len(list((proposal / "proc" / "r0001").glob("*.h5")))
@@ -71,7 +70,6 @@ def test_a_late_file_recomputes_the_run(proposal):
         assert table.wait(60)
         before = table.to_dataframe()["Files"]
         _add_file(proposal / "raw" / "r0002")
-        time.sleep(0.3)
         assert table.wait(60)
         after = table.to_dataframe()["Files"]
         assert after[2] == before[2] + 1 and after[1] == before[1]
@@ -126,7 +124,6 @@ def test_a_vanished_run_is_marked_and_keeps_its_values(proposal):
         _define(table)
         assert table.wait(60)
         shutil.rmtree(proposal / "raw" / "r0002")
-        time.sleep(0.3)
         assert table.wait(60)
         assert table.run_states()[2] == "vanished"
         df = table.to_dataframe()
