@@ -119,14 +119,15 @@ class _WorkQueue:
 class _Write:
     """Results of one task waiting to be stored."""
 
-    __slots__ = ("run", "results", "versions", "names", "outcome")
+    __slots__ = ("run", "results", "versions", "names", "outcome", "stored")
 
-    def __init__(self, run, results, versions, names, outcome):
+    def __init__(self, run, results, versions, names, outcome, stored=False):
         self.run = run
         self.results = results
         self.versions = versions
         self.names = names  # announced to the listener once stored
         self.outcome = outcome  # the run's state once stored (None: leave it)
+        self.stored = stored  # stored by the task itself
 
 
 class Engine:
@@ -631,8 +632,14 @@ class Engine:
             if not names_:
                 continue
             data = "all" if has_proc and any(n in proc for n in names_) else "raw"
+            # Worker processes store what they computed themselves (the kernel's one core
+            # would be the bottleneck), unless results wait for the store: those go first.
+            with self._cond:
+                own = (executor is self._executor and executor.kind == "processes"
+                       and not self._unsaved)
             task = RunTask(run, path, defs, names_, meta, reader=self._reader,
-                           params=self.params, data=data, mymdc=self.mymdc)
+                           params=self.params, data=data, mymdc=self.mymdc,
+                           database=getattr(self._db, "path", None) if own else None)
             try:
                 job = executor.submit(task)
             except Exception as e:  # e.g. the cluster is unreachable: the variables say so
@@ -692,9 +699,15 @@ class Engine:
         if writes:
             writes[-1].outcome = final
             for write in writes:
-                self._unsaved.append(write)
+                if write.stored:
+                    with self._cond:
+                        if write.outcome is not None:
+                            self._set_state(run, write.outcome)
+                        self._note("engine_results", run, write.names)
+                else:
+                    self._unsaved.append(write)
             with self._cond:
-                if self._store_retry_at is not None:
+                if self._store_retry_at is not None and any(w.run == run for w in self._unsaved):
                     self._set_state(run, "unsaved")
         else:
             with self._cond:
@@ -724,7 +737,7 @@ class Engine:
         self._log(run, names, result.log, errors=errors, took=result.finished - result.started)
         with self._cond:
             self._errors += errors
-        return _Write(run, results, versions, list(names), None), errors == 0
+        return _Write(run, results, versions, list(names), None, result.stored), errors == 0
 
     def _partial(self, run, job, error):
         """A task that ended without its result (over time, its worker died): keep what it

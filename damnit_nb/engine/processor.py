@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..context import Cell, Skip
-from ..context.definitions import is_glob
+from ..context.names import is_glob
 
 __all__ = ["RunMeta", "RunOutcome", "compute_run"]
 

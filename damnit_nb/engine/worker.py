@@ -41,6 +41,7 @@ class RunTask:
     params: dict = field(default_factory=dict)
     data: str = "raw"  # "raw", or "all": raw and proc data (proc's files for shared sources)
     mymdc: object = None  # mymdc(proposal, run, field) -> value, for "mymdc#field" arguments
+    database: Path | None = None  # a database directory: the task stores its results there
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TaskResult:
     log: str
     started: float
     finished: float
+    stored: bool = False  # the task stored its results (their data is left out of outcome)
 
 
 def execute(task, progress=None):
@@ -63,6 +65,7 @@ def execute(task, progress=None):
     from .readers import run_opener
 
     started = time.time()
+    stored = False
     with capture_output() as out:
         handler = _TracebackHandler(out)
         proc_log = logging.getLogger("damnit_nb.engine.processor")
@@ -80,7 +83,32 @@ def execute(task, progress=None):
                                   lambda: opener(task.path, data=task.data), task.meta, **kwargs)
         finally:
             proc_log.removeHandler(handler)
-    return TaskResult(task.run, outcome, out.getvalue(), started, time.time())
+        if task.database is not None and outcome.results:
+            stored = _store(task, outcome)
+    return TaskResult(task.run, outcome, out.getvalue(), started, time.time(), stored)
+
+
+_databases = {}  # database directory -> Database, kept open by a worker process
+
+
+def _store(task, outcome):
+    """Store the outcome from here (a worker process, sparing the kernel the work), leaving
+    only the summaries in it; False if the store did not take it (the kernel stores it)."""
+    from dataclasses import replace
+
+    try:
+        db = _databases.get(task.database)
+        if db is None:
+            from ..store import Database
+
+            db = _databases[task.database] = Database(task.database)
+        db.write_results(task.run, outcome.results, outcome.code_versions)
+    except Exception as e:
+        print(f"storing from the worker failed ({type(e).__name__}: {e}); the kernel stores "
+              "the results")
+        return False
+    outcome.results = [replace(r, data=None, preview=None) for r in outcome.results]
+    return True
 
 
 class _TracebackHandler(logging.Handler):

@@ -299,3 +299,33 @@ def test_clicking_a_state_shows_the_end_of_the_runs_log(proposal):
         detail = view.detail.value
         assert "this variable always fails" in detail and "computing the mean" in detail
         assert "old line 100\n" not in detail and "…" in detail  # only the end is shown
+
+
+def test_a_task_given_a_database_stores_its_results_itself(tmp_path):
+    from damnit_nb.context import Definitions
+    from damnit_nb.engine.processor import RunMeta
+    from damnit_nb.engine.worker import RunTask, execute
+    from damnit_nb.store import Database
+
+    path = simulate_run(tmp_path / "p001234", 1, trains=10, modules=1)
+
+    @Variable(title="Trace")
+    def trace(run):
+        return np.arange(1000.0)
+
+    defs = Definitions([trace])
+    db_dir = tmp_path / "db"
+    Database(db_dir, proposal=1234).close()
+    meta = RunMeta(1, 1234, tmp_path / "p001234")
+    result = execute(RunTask(1, path, defs, ["trace"], meta, database=db_dir))
+    assert result.stored
+    assert result.outcome.results[0].data is None  # sent back without its data
+    with Database(db_dir) as db:
+        np.testing.assert_array_equal(db.read_data(1, "trace"), np.arange(1000.0))
+        assert db.code_versions(1) == {"trace": defs.versions["trace"]}
+
+    (tmp_path / "not-a-db").write_text("")  # a store that fails: the kernel stores instead
+    result = execute(RunTask(1, path, defs, ["trace"], meta, database=tmp_path / "not-a-db"))
+    assert not result.stored
+    np.testing.assert_array_equal(result.outcome.results[0].data, np.arange(1000.0))
+    assert "the kernel stores the results" in result.log
