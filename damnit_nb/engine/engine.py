@@ -373,6 +373,10 @@ class Engine:
                 try:
                     wait = self.step()
                     pause = RETRY_FIRST
+                    if self._problem is not None:  # a round went well again
+                        with self._cond:
+                            self._problem = None
+                            self._status_dirty = True
                 except Exception as e:  # a defect of ours: say so, and keep going
                     log.exception("the damnit_nb engine's round failed; it goes on")
                     with self._cond:

@@ -272,3 +272,79 @@ def test_a_settling_run_is_looked_at_again_when_it_should_have_settled():
     raw.next_settle = __import__("time").time() + 2.0
     wait = engine.step()
     assert 1.5 < wait < 2.5  # not the poll interval
+
+
+def test_a_finder_or_an_executor_that_raises_does_not_stop_the_engine():
+    engine, raw, executor, store, listener, clock = make()
+
+    def broken_poll():
+        raise PermissionError("raw/ cannot be listed")
+
+    raw.add(1)
+    polls = raw.poll
+    raw.poll = broken_poll
+    engine.step()  # the look at raw/ fails: nothing found, nothing lost
+    raw.poll = polls
+    clock.advance(1)
+
+    def broken_submit(task):
+        raise ConnectionError("the cluster is gone")
+
+    executor.submit = broken_submit
+    engine.step()
+    engine.step()
+    assert engine.run_states()[1] == "failed"
+    assert "the cluster is gone" in store.rows[1]["a"].error
+
+
+def test_an_internal_error_in_a_round_is_reported_and_the_next_round_goes_on():
+    calls = []
+
+    def definitions():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("definitions being replaced")
+        return DEFS
+
+    clock = FakeClock()
+    raw, proc = FakeFinder("raw"), FakeFinder("proc")
+    executor, store = FakeExecutor(1), FakeStore()
+    engine = Engine("/nowhere", store, definitions, Recorder(), poll=1.0, executor=executor,
+                    finders=(raw, proc), clock=clock)
+    raw.add(1)
+    engine.step()  # preparing run 1 fails: it waits and says why
+    assert "definitions being replaced" in engine.status().problem
+    clock.advance(2)
+    engine.step()
+    executor.finish(1)
+    engine.step()
+    assert engine.run_states()[1] == "done"
+
+
+def test_the_engine_thread_survives_an_error_escaping_a_round():
+    from tests.helpers import eventually
+
+    engine, raw, executor, store, listener, clock = make()
+    failures = []
+    check = engine._check_timeouts
+
+    def flaky():
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("a defect")
+        check()
+
+    engine._check_timeouts = flaky
+    engine.start()
+    try:
+        assert eventually(lambda: "internal error: RuntimeError: a defect"
+                          in (engine.status().problem or ""), 10)
+        raw.add(1)
+        clock.advance(5)
+        assert eventually(lambda: executor.running() == [1], 10)
+        executor.finish(1)
+        assert eventually(lambda: engine.run_states().get(1) == "done", 10)
+        assert engine.status().state != "crashed"
+        assert eventually(lambda: engine.status().problem is None, 10)
+    finally:
+        engine.stop()
