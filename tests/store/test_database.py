@@ -78,7 +78,7 @@ def test_variables_and_tags(db, reopen):
     assert v["xgm.energy"].description is None
     assert v["sample"].type == "string" and v["sample"].tags == ("meta",)
     # The orphaned tag was removed by DAMNIT's trigger
-    tags = [r[0] for r in db._read("SELECT name FROM tags ORDER BY name")]
+    tags = [r[0] for r in db.query("SELECT name FROM tags ORDER BY name")]
     assert tags == ["meta", "xgm"]
 
 
@@ -324,15 +324,16 @@ def test_concurrent_database_objects_merge_one_run_file(db):
             d.close()
 
 
-def test_locked_by_another_process_then_recovers(tmp_path, monkeypatch):
-    import damnit_nb.store.database as database
+def test_locked_by_another_process_then_recovers(tmp_path):
+    from damnit_nb.store.errors import StoreUnavailableError
 
-    monkeypatch.setattr(database, "BUSY_TIMEOUT", 0.05)
-    with Database(tmp_path, proposal=1) as db:
+    with Database(tmp_path, proposal=1, busy_timeout=0.05) as db:
         other = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # as another process writing
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with pytest.raises(StoreUnavailableError, match="locked") as info:
             db.set_comment(1, "waits, then gives up")
+        assert info.value.reason == "locked"
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
         other.execute("ROLLBACK")
         other.close()
         db.set_comment(1, "now it works")

@@ -83,7 +83,7 @@ def test_failed_write_leaves_old_file_and_no_temp(path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         write_run_file(path, [prepare_result("y", 2)])
     assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    assert sorted(p.name for p in path.parent.iterdir()) == [f".{path.name}.lock", path.name]
 
 
 def test_preview_is_stored(path):
