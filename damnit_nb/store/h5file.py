@@ -61,7 +61,7 @@ OBJTYPE_ATTR = "_damnit_objtype"
 UNUSED_ATTR = "damnit_nb_unused_bytes"
 SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
 _NETCDF_TYPES = ("dataarray", "dataset")
-LOCK_WAIT = 2.0  # seconds an in-place write waits for readers to close the file
+LOCK_WAIT = 1.0  # seconds an in-place write waits for readers to close the file
 READ_WAIT = 30.0  # seconds a reader waits for a writer changing the file in place
 COMPACT_MIN = 1 << 20  # bytes of unused space below which a file is never rewritten
 
