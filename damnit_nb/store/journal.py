@@ -67,6 +67,9 @@ def write_replace_journal(journal_path, token, replacement):
     fd = os.open(journal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         _write_all(fd, _header(token, REPLACE, 0, Path(replacement).name))
+    except BaseException:
+        Path(journal_path).unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)
 
@@ -176,7 +179,10 @@ class JournaledFile:
                                     os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 _write_all(self._jfd, _header(token, UNDO, self.original_size))
         except BaseException:
+            created = self._jfd is not None
             self.close()
+            if created:
+                self.journal_path.unlink(missing_ok=True)
             raise
         self._pos = 0
         self._starts = []  # saved ranges [start, end) of the original bytes, disjoint
