@@ -5,8 +5,8 @@
   `/.preview/<name>`: preview data.
 - `/<name>/data` for plain values; xarray objects as NetCDF4 groups (via h5netcdf) with the
   group attr `_damnit_objtype` = "dataarray" | "dataset".
-- Ours, ignored by DAMNIT: the root attribute `damnit_nb_unused_bytes`, the space that
-  replaced variables left unused in the file.
+- Ours, ignored by DAMNIT: the root attribute `damnit_nb_used_bytes`, the bytes the file's
+  objects take (the rest of the file is space that replaced variables left unused).
 
 Writing: `begin_write`, then `RunFileWrite.commit()` or `.abort()`, all under
 `run_file_lock`; everything stored for a name being written (data, summary, preview, error)
@@ -16,8 +16,9 @@ is replaced, other variables are kept.
   `journal.JournaledFile`: before bytes the file held are overwritten they are saved in the
   journal `.p{proposal}_r{run}.h5.journal` next to it (new objects are appended at its end
   and need no saving). Replaced variables' objects are deleted first; HDF5 does not reuse
-  their space in later writes, so the file counts it (`damnit_nb_unused_bytes`), and once it
-  is over half the file (and over `COMPACT_MIN` bytes) a commit rewrites the file compactly.
+  their space in later writes, so the file counts what its objects take
+  (`damnit_nb_used_bytes`), and once the rest is over half the file (and over `COMPACT_MIN`
+  bytes) a commit rewrites the file compactly.
   While changed, the file is held with an exclusive flock, the lock HDF5 takes (shared) to
   read a file: readers using HDF5's file locking wait (ours, `open_run_file`, retry) instead
   of reading half a change. So storing one value costs the same in a file of 1 MB or 100 MB.
@@ -52,13 +53,13 @@ from .journal import JOURNAL_SUFFIX, JournaledFile, recover, write_replace_journ
 __all__ = [
     "run_file_path", "journal_path", "run_file_lock", "recover_run_file", "open_run_file",
     "begin_write", "RunFileWrite", "write_run_file", "read_data", "load_netcdf", "share",
-    "OBJTYPE_ATTR", "UNUSED_ATTR",
+    "OBJTYPE_ATTR", "USED_ATTR",
 ]
 
 log = logging.getLogger(__name__)
 
 OBJTYPE_ATTR = "_damnit_objtype"
-UNUSED_ATTR = "damnit_nb_unused_bytes"
+USED_ATTR = "damnit_nb_used_bytes"
 SPECIAL_GROUPS = (".reduced", ".preview", ".errors")
 _NETCDF_TYPES = ("dataarray", "dataset")
 LOCK_WAIT = 1.0  # seconds an in-place write waits for readers to close the file
@@ -221,14 +222,14 @@ class RunFileWrite:
     `token`: names the write (for `recover_run_file`'s committed); `in_place`: whether the
     file was changed in place (else a new file replaces it)."""
 
-    def __init__(self, path, token, stored, file=None, replacement=None, unused=0):
+    def __init__(self, path, token, stored, file=None, replacement=None, used=0):
         self.path = path
         self.token = token
         self.stored = stored
         self.in_place = file is not None
         self._file = file
         self._replacement = replacement
-        self._unused = unused
+        self._used = used
         self._done = False
 
     def commit(self):
@@ -246,12 +247,13 @@ class RunFileWrite:
             size = os.fstat(self._file.fileno()).st_size
             self._file.close()  # releases the flock
             faults.reached("finished")
-            if self._unused > COMPACT_MIN and self._unused > size / 2:
+            unused = size - self._used
+            if unused > COMPACT_MIN and unused > size / 2:
                 try:
-                    _rewrite(self.path, [], token_hex(8)).commit()
+                    begin_write(self.path, [], in_place=False).commit()
                 except Exception:
                     log.warning("Could not rewrite %s to free its %d unused bytes; it is "
-                                "kept as it is", self.path, self._unused, exc_info=True)
+                                "kept as it is", self.path, unused, exc_info=True)
         else:
             os.replace(self._replacement, self.path)
             journal.unlink()
@@ -270,32 +272,34 @@ class RunFileWrite:
             journal_path(self.path).unlink(missing_ok=True)
 
 
-def begin_write(path, results) -> RunFileWrite:
+def begin_write(path, results, *, in_place=True) -> RunFileWrite:
     """Write PreparedResults into the run file at `path`, keeping other variables' data;
     returns the write, to be committed or aborted.
 
     Call it holding `run_file_lock`, after `recover_run_file`. A result that HDF5/NetCDF
     cannot hold is stored as its error instead (the others are still written). Raises only
     if the file itself cannot be written (then nothing changed); an OSError of the file
-    system is raised as itself, whatever h5py made of it.
+    system is raised as itself, whatever h5py made of it. in_place=False writes the file
+    whole even if it exists (leaving no unused space).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     token = token_hex(8)
-    if path.exists():
+    if in_place and path.exists():
         write = _write_in_place(path, results, token)
         if write is not None:
             return write
     return _rewrite(path, results, token)
 
 
-def write_run_file(path, results):
+def write_run_file(path, results, *, in_place=True):
     """Write PreparedResults into the run file at `path` and commit at once; returns the
-    results as stored. For a run file of no database: a write left unfinished is undone."""
+    results as stored. For a run file of no database: a write left unfinished is undone.
+    in_place as for `begin_write`."""
     path = Path(path)
     with run_file_lock(path):
         recover_run_file(path, lambda token: False)
-        write = begin_write(path, results)
+        write = begin_write(path, results, in_place=in_place)
         write.commit()
     return write.stored
 
@@ -308,7 +312,7 @@ def _write_in_place(path, results, token):
             jfile.close()
             journal_path(path).unlink()
             return None
-        stored, unused = _write_into(jfile, results, in_place=True)
+        stored, used = _write_into(jfile, results, in_place=True)
         if jfile.failure is not None:
             raise jfile.failure
     except BaseException as exc:
@@ -322,7 +326,7 @@ def _write_in_place(path, results, token):
             raise jfile.failure from exc
         raise
     faults.reached("run-file-written")
-    return RunFileWrite(path, token, stored, file=jfile, unused=unused)
+    return RunFileWrite(path, token, stored, file=jfile, used=used)
 
 
 def _rewrite(path, results, token):
@@ -356,27 +360,27 @@ def _rewrite(path, results, token):
 def _write_into(target, results, in_place=False, old_path=None):
     """Write results into the HDF5 file object `target` (a new, empty file unless
     in_place; then old_path's other variables are copied into it). Returns the results as
-    stored and the unused bytes the file now holds."""
+    stored and, in place, the bytes the file's objects now take (USED_ATTR)."""
     import h5py
 
     replaced = {r.name for r in results}
     stored = {r.name: r for r in results}
     kept = []  # other variables' NetCDF groups (group path, object, objtype), rewritten
     netcdf = []  # (name, group path, object, objtype) of new results
-    freed = 0
-    unused = 0
+    used = None
     with h5py.File(target, "r+" if in_place else "w") as f:
         for group in SPECIAL_GROUPS:
             f.require_group(group)
         if in_place:
-            unused = int(f.attrs.get(UNUSED_ATTR, 0))
+            # A file without the count (new, compacted, or DAMNIT's) is taken as all used.
+            used = int(f.attrs.get(USED_ATTR, target.original_size))
             for name in replaced:
-                for obj_path in _paths_of(f, name):
-                    freed += _bytes_in_file(f[obj_path])
-                    del f[obj_path]
+                for obj_path, size in _objects_of(f, name):
+                    used -= size
+                    f.id.unlink(obj_path.encode())
         elif old_path is not None:
             with open_run_file(old_path) as old:
-                f.attrs.update({k: v for k, v in old.attrs.items() if k != UNUSED_ATTR})
+                f.attrs.update({k: v for k, v in old.attrs.items() if k != USED_ATTR})
                 kept += _copy_others(old, f, replaced)
         for result in results:
             try:
@@ -385,61 +389,75 @@ def _write_into(target, results, in_place=False, old_path=None):
                 if target.failure is not None:
                     raise
                 stored[result.name] = _record_failure(f, result, exc)
+        if in_place:
+            used += sum(size for name in replaced for _, size in _objects_of(f, name))
+            f.attrs[USED_ATTR] = used
     objtypes = {}
     for group_path, obj, objtype in kept:
         _write_netcdf(target, group_path, obj)
         objtypes[group_path] = objtype
+    added = set()  # NetCDF groups of the results
     for name, group_path, obj, objtype in netcdf:
         if stored[name].is_error:
             continue
         try:
             _write_netcdf(target, group_path, obj)
             objtypes[group_path] = objtype
+            added.add(group_path)
         except Exception as exc:
             if target.failure is not None:
                 raise
-            objtypes.pop(name, None)
-            objtypes.pop(f".preview/{name}", None)
+            for path in (name, f".preview/{name}"):
+                objtypes.pop(path, None)
+                added.discard(path)
             with h5py.File(target, "r+") as f:
                 stored[name] = _record_failure(f, stored[name], exc)
-    if objtypes or in_place:
+    if objtypes:
         with h5py.File(target, "r+") as f:
             for group_path, objtype in objtypes.items():
                 f[group_path].attrs[OBJTYPE_ATTR] = objtype
-            if in_place:
-                added = sum(_bytes_in_file(f[p]) for name in replaced
-                            for p in _paths_of(f, name))
-                grown = os.fstat(target.fileno()).st_size - target.original_size
-                unused = max(0, unused + grown - (added - freed))
-                f.attrs[UNUSED_ATTR] = unused
-    return [stored[r.name] for r in results], unused
+            if in_place and added:
+                used += sum(_bytes_at(f, p) for p in added)
+                f.attrs[USED_ATTR] = used
+    return [stored[r.name] for r in results], used
 
 
-def _paths_of(f, name):
-    """Paths of what the file holds for a variable (data group, summary, preview, error)."""
-    return [p for p in (name, *(f"{g}/{name}" for g in SPECIAL_GROUPS)) if p in f]
+def _objects_of(f, name):
+    """(path, bytes in the file) of what the file holds for a variable (data group,
+    summary, preview, error): see `_bytes_at`."""
+    found = []
+    for path in (name, *(f"{g}/{name}" for g in SPECIAL_GROUPS)):
+        size = _bytes_at(f, path)
+        if size is not None:
+            found.append((path, size))
+    return found
 
 
-def _bytes_in_file(obj):
-    """Bytes an object and everything under it take in the file: object headers, group
-    indexes and heaps, attributes, dataset storage."""
-    import h5py
-    from h5py import h5o
+def _bytes_at(f, path):
+    """Bytes the object at `path` and everything under it take in the file (object headers,
+    group indexes and heaps, attributes, dataset storage), or None if there is none.
+    Low-level calls: this runs for every object a write replaces."""
+    from h5py import h5d, h5o
 
-    def size(o):
-        info = h5o.get_info(o.id)
+    def size(info, name):
         meta = info.meta_size
         total = (info.hdr.space.total + meta.obj.index_size + meta.obj.heap_size
                  + meta.attr.index_size + meta.attr.heap_size)
-        if isinstance(o, h5py.Dataset):
-            total += o.id.get_storage_size()
+        if info.type == h5o.TYPE_DATASET:
+            total += h5d.open(f.id, name).get_storage_size()
         return total
 
-    total = size(obj)
-    if isinstance(obj, h5py.Group):
-        members = []
-        obj.visititems(lambda name, o: members.append(o))
-        total += sum(size(o) for o in members)
+    name = path.encode()
+    if not f.id.links.exists(name):  # the special groups are always there
+        return None
+    info = h5o.get_info(f.id, name)
+    total = size(info, name)
+    if info.type == h5o.TYPE_GROUP:
+        def add(member, member_info):
+            nonlocal total
+            total += size(member_info, name + b"/" + member)
+
+        h5o.visit(f.id, add, obj_name=name, info=True)
     return total
 
 

@@ -3,8 +3,8 @@
 `JournaledFile` is a binary file object (what h5py's file-object driver needs: read,
 readinto, write, seek, tell, truncate, flush) over a file. Before a write or a truncation
 changes bytes the file held when it was opened, it appends those bytes to a journal file as
-a record; each byte is saved once, and bytes past the original end need no record (rolling
-back truncates them). `recover` reads a journal left behind and either rolls the file back
+a record (whole 4 KiB pages of them); each byte is saved once, and bytes past the original
+end need no record (rolling back truncates them). `recover` reads a journal left behind and either rolls the file back
 (records applied in reverse, then truncated to its original size) or, when the caller says
 the write was committed, keeps the file as it is; then deletes the journal.
 
@@ -45,6 +45,7 @@ _HEAD = struct.Struct("<8s16scQH")
 _CRC = struct.Struct("<I")
 _RECORD = struct.Struct("<QII")  # offset, length, crc
 UNDO, REPLACE = b"U", b"R"
+_PAGE = 4096
 
 
 def _header(token, kind, size, name=""):
@@ -269,7 +270,10 @@ class JournaledFile:
     # --- the journal ---
 
     def _save(self, start, end):
-        """Journal the original bytes of [start, end) not saved yet."""
+        """Journal the original bytes of [start, end) not saved yet, in whole pages (HDF5
+        writes its metadata in many small pieces close together: fewer, larger records)."""
+        start -= start % _PAGE
+        end = min(end + (-end % _PAGE), self.original_size)
         for lo, hi in self._unsaved(start, end):
             old = os.pread(self._fd, hi - lo, lo)
             head = struct.pack("<QI", lo, len(old))

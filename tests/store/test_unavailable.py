@@ -189,7 +189,7 @@ def test_other_errors_are_not_unavailability(stored, monkeypatch):
     def bug(*args, **kwargs):
         raise KeyError("a bug, not the store")
 
-    monkeypatch.setattr(h5file, "_paths_of", bug)
+    monkeypatch.setattr(h5file, "_objects_of", bug)
     with pytest.raises(KeyError):
         db.write_results(1, NEW_VALUES)
     _unchanged(db, h5, h5_bytes, dump)
