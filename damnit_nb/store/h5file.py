@@ -15,13 +15,13 @@ is replaced, other variables are kept.
 - An existing file is changed in place, through h5py's file-object driver and a
   `journal.JournaledFile`: before bytes the file held are overwritten they are saved in the
   journal `.p{proposal}_r{run}.h5.journal` next to it (new objects are appended at its end
-  and need no saving). Replaced variables' objects are deleted first; HDF5 does not reuse
-  their space in later writes, so the file counts what its objects take
-  (`damnit_nb_used_bytes`), and once the rest is over half the file (and over `COMPACT_MIN`
-  bytes) a commit rewrites the file compactly.
-  While changed, the file is held with an exclusive flock, the lock HDF5 takes (shared) to
-  read a file: readers using HDF5's file locking wait (ours, `open_run_file`, retry) instead
-  of reading half a change. So storing one value costs the same in a file of 1 MB or 100 MB.
+  and need no saving), so storing one value costs the same in a file of 1 MB or 100 MB.
+  Replaced variables' objects are deleted first; HDF5 does not reuse their space in later
+  writes, so the file counts what its objects take (`damnit_nb_used_bytes`), and once the
+  rest is over half the file (and over `COMPACT_MIN` bytes) a commit rewrites the file
+  compactly. While changed, the file is held with an exclusive flock, the lock HDF5 takes
+  (shared) to read a file: readers using HDF5's file locking wait (ours, `open_run_file`,
+  retry) instead of reading half a change.
 - A new file, or one that another program keeps open for over `LOCK_WAIT` seconds, is written
   whole under a temporary name (`p..._r....h5.<token>.writing.h5`, not matching DAMNIT's
   fragment pattern `*.ready.h5`), copying what the old file holds for other variables, with a
@@ -243,9 +243,11 @@ class RunFileWrite:
         self._done = True
         journal = journal_path(self.path)
         if self._file is not None:
-            journal.unlink()
-            size = os.fstat(self._file.fileno()).st_size
-            self._file.close()  # releases the flock
+            try:
+                journal.unlink()
+                size = os.fstat(self._file.fileno()).st_size
+            finally:
+                self._file.close()  # releases the flock
             faults.reached("finished")
             unused = size - self._used
             if unused > COMPACT_MIN and unused > size / 2:
@@ -265,11 +267,15 @@ class RunFileWrite:
         if self._done:
             return
         self._done = True
-        if self._file is not None:
-            self._file.roll_back()
-        else:
-            Path(self._replacement).unlink(missing_ok=True)
-            journal_path(self.path).unlink(missing_ok=True)
+        try:
+            if self._file is not None:
+                self._file.roll_back()
+            else:
+                Path(self._replacement).unlink(missing_ok=True)
+                journal_path(self.path).unlink(missing_ok=True)
+        except OSError:
+            log.warning("Could not undo a write to %s; the next write or read undoes it",
+                        self.path, exc_info=True)
 
 
 def begin_write(path, results, *, in_place=True) -> RunFileWrite:
@@ -321,7 +327,6 @@ def _write_in_place(path, results, token):
         except OSError:
             log.warning("Could not undo a failed write to %s; the next write or read "
                         "undoes it", path, exc_info=True)
-            jfile.close()
         if jfile.failure is not None and exc is not jfile.failure:
             raise jfile.failure from exc
         raise

@@ -309,15 +309,18 @@ class JournaledFile:
 
     def roll_back(self):
         """Undo every change since opening (h5py must have closed the file), close, and
-        delete the journal. The file stays open (and locked) while it is restored."""
-        if self._jfd is not None:
-            os.close(self._jfd)
-            self._jfd = None
-        if self.journal_path is not None and self._fd is not None:
-            journal = read_journal(self.journal_path)
-            if journal is not None:
-                _undo(self._fd, journal)
-        self.close()
+        delete the journal. The file stays open (and locked) while it is restored; if
+        restoring fails, the journal stays for `recover`."""
+        try:
+            if self._jfd is not None:
+                os.close(self._jfd)
+                self._jfd = None
+            if self.journal_path is not None and self._fd is not None:
+                journal = read_journal(self.journal_path)
+                if journal is not None:
+                    _undo(self._fd, journal)
+        finally:
+            self.close()
         if self.journal_path is not None:
             self.journal_path.unlink(missing_ok=True)
 
