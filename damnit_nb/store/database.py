@@ -288,7 +288,7 @@ class Database:
         with self._lock:
             self._check_open()
             self._check_writable()
-            try:
+            with self._unavailable_as_error():
                 # IMMEDIATE takes the write lock up front, so two writers never deadlock
                 # each holding a read lock and waiting for the other.
                 self._conn.execute("BEGIN IMMEDIATE")
@@ -299,11 +299,17 @@ class Database:
                     # e.g. still busy after the timeout: leave no transaction behind us
                     self._roll_back()
                     raise
-            except sqlite3.Error as exc:
-                unavailable = StoreUnavailableError.from_error(exc, self.db_path)
-                if unavailable is None:
-                    raise
-                raise unavailable from exc
+
+    @contextmanager
+    def _unavailable_as_error(self):
+        """SQLite errors that mean the store is unavailable raised as StoreUnavailableError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            unavailable = StoreUnavailableError.from_error(exc, self.db_path)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     def _roll_back(self):
         try:
@@ -318,7 +324,7 @@ class Database:
             raise ValueError(f"{self.db_path} is closed: open a new Database.")
 
     def _read(self, sql, params=()):
-        with self._lock:
+        with self._lock, self._unavailable_as_error():
             self._check_open()
             return self._conn.execute(sql, params).fetchall()
 

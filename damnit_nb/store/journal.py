@@ -4,9 +4,10 @@
 readinto, write, seek, tell, truncate, flush) over a file. Before a write or a truncation
 changes bytes the file held when it was opened, it appends those bytes to a journal file as
 a record (whole 4 KiB pages of them); each byte is saved once, and bytes past the original
-end need no record (rolling back truncates them). `recover` reads a journal left behind and either rolls the file back
-(records applied in reverse, then truncated to its original size) or, when the caller says
-the write was committed, keeps the file as it is; then deletes the journal.
+end need no record (rolling back truncates them). `recover` reads a journal left behind and
+either rolls the file back (records applied in reverse, then truncated to its original
+size) or, when the caller says the write was committed, keeps the file as it is; then
+deletes the journal.
 
 A journal of kind "replace" records a pending replacement instead: a complete new file
 under a temporary name that `recover` renames into place if committed, else deletes.

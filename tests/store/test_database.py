@@ -366,3 +366,17 @@ def test_files_are_shared_with_the_proposals_other_users(db):
     assert mode(db.path / "runs.sqlite") == 0o666
     assert mode(db.path / "extracted_data") == 0o777
     assert mode(db.path / "extracted_data" / "p1234_r1.h5") == 0o666
+
+
+def test_public_read_path(db):
+    db.write_results(1, [prepare_result("a", 1 + 2j), prepare_result("b", np.arange(3.0))])
+    rows = db.query("SELECT name, summary_type FROM run_variables WHERE run=? ORDER BY name",
+                    (1,))
+    assert rows == [("a", "complex"), ("b", "trendline")]
+    with db.snapshot() as snap:
+        assert snap.execute("SELECT count(*) FROM run_info").fetchone() == (1,)
+        with pytest.raises(sqlite3.OperationalError):
+            snap.execute("DELETE FROM run_info")
+    assert db.runs()[0].run == 1  # nothing was deleted, and the connection writes again
+    db.set_comment(1, "still writable")
+    assert db.variable_names() == ["a", "b", "comment"]

@@ -22,9 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from damnit_nb.store import (
-    Database, ReadOnlyDatabaseError, StoreUnavailableError, prepare_result,
-)
+from damnit_nb.store import Database, StoreUnavailableError, prepare_result
 from damnit_nb.store.h5file import journal_path
 
 
