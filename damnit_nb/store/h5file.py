@@ -20,8 +20,9 @@ is replaced, other variables are kept.
   writes, so the file counts what its objects take (`damnit_nb_used_bytes`), and once the
   rest is over half the file (and over `COMPACT_MIN` bytes) a commit rewrites the file
   compactly. While changed, the file is held with an exclusive flock, the lock HDF5 takes
-  (shared) to read a file: readers using HDF5's file locking wait (ours, `open_run_file`,
-  retry) instead of reading half a change.
+  (shared) to read a file: readers using HDF5's file locking wait instead of reading half a
+  change (ours, `open_run_file`, take a shared flock of their own, so they wait even where
+  HDF5's locking is turned off).
 - A new file, or one that another program keeps open for over `LOCK_WAIT` seconds, is written
   whole under a temporary name (`p..._r....h5.<token>.writing.h5`, not matching DAMNIT's
   fragment pattern `*.ready.h5`), copying what the old file holds for other variables, with a
@@ -36,6 +37,7 @@ is replaced, other variables are kept.
 
 from __future__ import annotations
 
+import errno
 import logging
 import numbers
 import os
@@ -82,21 +84,44 @@ def _open(path, mode):
         return h5py.File(path, mode)
 
 
+@contextmanager
 def open_run_file(path):
-    """The run file opened for reading (h5py.File), waiting while a writer changes it.
+    """The run file opened for reading (an h5py.File, in a with statement), waiting while
+    a writer changes it in place.
 
-    Raises BlockingIOError if it stays locked for READ_WAIT seconds.
+    Holds a shared flock of its own while open, so it waits for our writers even where
+    HDF5's file locking is turned off (HDF5_USE_FILE_LOCKING=FALSE, as often on GPFS).
+    Raises BlockingIOError if the file stays locked for READ_WAIT seconds.
     """
     deadline = time.monotonic() + READ_WAIT
-    delay = 0.001
-    while True:
+    fd = os.open(path, os.O_RDONLY)
+    try:
         try:
-            return _open(path, "r")
-        except BlockingIOError:
-            if time.monotonic() > deadline:
+            import fcntl
+
+            _poll_lock(lambda: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB), deadline,
+                       f"{path} stayed locked by a writer for {READ_WAIT} s.")
+        except ImportError:
+            pass
+        except TimeoutError as exc:
+            raise BlockingIOError(errno.EAGAIN, str(exc)) from None
+        except OSError as exc:  # a file system without flock: as HDF5's "best-effort"
+            if exc.errno not in (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP):
                 raise
-            time.sleep(delay)
-            delay = min(2 * delay, 0.05)
+        delay = 0.001
+        while True:  # another program may hold HDF5's own lock (DAMNIT's combiner)
+            try:
+                f = _open(path, "r")
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 0.05)
+        with f:
+            yield f
+    finally:
+        os.close(fd)
 
 
 def share(path, directory=False):

@@ -107,11 +107,14 @@ def _values(db, run):
             float(db.read_data(run, "line")[0]), float(db.read_data(run, "img")[0, 0]))
 
 
-@pytest.mark.parametrize("existing", [True, False], ids=["in place", "new file"])
-@pytest.mark.parametrize("point", [*POINTS, "run-file-write:6"])
+CASES = [*((p, True) for p in (*POINTS, "run-file-write:6")),
+         # a new file is written whole: nothing in it is overwritten
+         *((p, False) for p in POINTS if p != "run-file-write")]
+
+
+@pytest.mark.parametrize("point, existing", CASES,
+                         ids=[f"{p}-{'in place' if e else 'new file'}" for p, e in CASES])
 def test_a_write_killed_at_each_point(tmp_path, point, existing):
-    if point.startswith("run-file-write") and not existing:
-        pytest.skip("a new file is written whole: nothing is overwritten")
     db_dir = tmp_path / "db"
     with Database(db_dir, proposal=1234) as db:
         db.set_comment(1, "typed before")
@@ -167,6 +170,41 @@ def test_a_killed_write_is_recovered_by_the_next_writer(tmp_path):
         assert db.read_data(1, "x") == 1.0 and db.values()[1]["x"].value == 1.0
         assert db.read_data(1, "y") == 6.0
         _stores_agree(db)
+
+
+SHRINKER = '''
+    import sys
+    import numpy as np
+    from damnit_nb.store import Database, prepare_result
+
+    db = Database(sys.argv[1])
+    db.write_results(1, [prepare_result("img", np.full((64, 1024), 2.0))])
+    print("written")
+'''
+
+
+def test_a_write_killed_while_compacting_the_file(tmp_path):
+    """The write is committed before the file is compacted; a compaction cut short leaves
+    the file as the write made it."""
+    db_dir = tmp_path / "db"
+    with Database(db_dir, proposal=1234) as db:
+        db.write_results(1, [prepare_result("img", np.ones((256, 1024)))])  # 2 MiB
+        db.write_results(1, [prepare_result("s", 1.0)])
+        path = db.run_file(1)
+    inode = path.stat().st_ino
+    # Its smaller image leaves most of the file unused: the commit compacts the file,
+    # which is the second time a run file is written whole; it dies there.
+    child = _run_child(SHRINKER, db_dir, kill_at="run-file-written:2")
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert path.stat().st_ino == inode  # not compacted
+    with Database(db_dir) as db:
+        db.run_file(1)
+        assert _leftovers(db_dir) == []
+        assert db.read_data(1, "img").shape == (64, 1024) and db.read_data(1, "s") == 1.0
+        _stores_agree(db)
+    child = _run_child(SHRINKER, db_dir)
+    assert child.returncode == 0, child.stderr
+    assert path.stat().st_ino != inode and path.stat().st_size < 1 << 20  # compacted now
 
 
 def test_the_hook_is_inert_without_the_variable(tmp_path):
