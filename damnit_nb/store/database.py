@@ -187,7 +187,7 @@ class Database:
             if reason is not None:
                 self._read_only_reason = reason
                 self._warn_read_only(f"{self.db_path} opened read-only: {reason}. Nothing "
-                                     "can be stored in it.")
+                                     "can be stored in it.", stacklevel=2)
             self._open(existed, proposal)
         except BaseException:
             self._conn.close()
@@ -199,12 +199,13 @@ class Database:
                                isolation_level=None, check_same_thread=False)
 
     @staticmethod
-    def _warn_read_only(message):
+    def _warn_read_only(message, stacklevel):
+        """Warn the code that opened the database (stacklevel: frames up to it)."""
         import warnings
 
         from .. import DamnitNbWarning
 
-        warnings.warn(message, DamnitNbWarning, stacklevel=5)
+        warnings.warn(message, DamnitNbWarning, stacklevel=stacklevel + 1)
 
     def _open(self, existed, proposal):
         conn = self._conn
@@ -245,7 +246,7 @@ class Database:
             self._warn_read_only(
                 f"{self.db_path} is in DAMNIT data format v{version}, newer than "
                 f"v{schema.FORMAT_VERSION}: opened read-only. Update damnit_nb to write "
-                "to it.")
+                "to it.", stacklevel=4)
         self._read_only_version = version
 
     @property
@@ -526,11 +527,16 @@ class Database:
         return result
 
     def write_results(self, run, results, code_versions=None, *, provenance="context.py"):
-        """Store results of one run: the HDF5 file first, then one SQLite transaction.
+        """Store results of one run: the run file first, then one SQLite transaction that
+        commits both (see h5file for the write protocol).
 
         Each named variable's previous value, summary or error for the run is replaced; other
         variables are kept. code_versions maps names to the code version they came from.
         A result named "start_time" (epoch seconds) sets the run's start time, as in DAMNIT.
+        Raises StoreUnavailableError if the store cannot be written right now (locked past
+        the busy timeout, disk full, I/O error, read-only file system): then nothing stored
+        has changed and the same call can be retried. ReadOnlyDatabaseError for a database
+        opened read-only.
         """
         proposal = self._require_proposal()
         self._check_writable()
