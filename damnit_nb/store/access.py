@@ -14,7 +14,8 @@ from io import BytesIO
 
 import numpy as np
 
-from .h5file import OBJTYPE_ATTR, _open, run_file_path
+from .h5file import OBJTYPE_ATTR, load_netcdf, open_run_file, run_file_path
+from .values import decode_value
 
 __all__ = ["RunVariables", "VariableData", "DataType"]
 
@@ -74,6 +75,9 @@ class _OfOneRun:
         """The run's HDF5 file (user-editable variables and comments are in the database only)."""
         return run_file_path(self._db.path, self._proposal, self._run)
 
+    def _readable_file(self):
+        return self._db.run_file(self._run, self._proposal)
+
 
 class VariableData(_OfOneRun):
     """One variable of one run. Get it as `db[run, name]` (name or title)."""
@@ -97,7 +101,7 @@ class VariableData(_OfOneRun):
         return self._title
 
     def _row(self):
-        rows = self._db._read(
+        rows = self._db.query(
             "SELECT value, summary_type, attributes FROM run_variables"
             " WHERE proposal=? AND run=? AND name=? ORDER BY version DESC LIMIT 1",
             (self._proposal, self._run, self._name))
@@ -113,7 +117,7 @@ class VariableData(_OfOneRun):
         """What kind of object the data is (a DataType), or None for plain arrays/values."""
         if self._db_only:
             return None
-        with _open(self.file, "r") as f:
+        with open_run_file(self._readable_file()) as f:
             group = f.get(self._name)
             return None if group is None else _type_hint(group)
 
@@ -122,17 +126,15 @@ class VariableData(_OfOneRun):
 
         For user-editable variables and comments this is the value itself.
         """
-        from .database import _decode_value
-
         value, summary_type, _ = self._row()
-        return _decode_value(value, summary_type)
+        return decode_value(value, summary_type)
 
     def read(self, deserialize_plotly=True):
         """The full data: a numpy scalar or array, str, xarray object, pandas object, or a
         plotly figure (its JSON string with deserialize_plotly=False)."""
         if self._db_only:
             return self.summary()
-        with _open(self.file, "r") as f:
+        with open_run_file(self._readable_file()) as f:
             if self._name not in f:
                 raise KeyError(f"No data for {self._name!r} in {self.file}: its summary() "
                                "may still be there.")
@@ -159,12 +161,8 @@ class VariableData(_OfOneRun):
         return self._read_xarray(self._name, hint is DataType.DataArray)
 
     def _read_xarray(self, group, one_array):
-        import xarray as xr
-
-        load = xr.load_dataarray if one_array else xr.load_dataset
-        obj = load(self.file, group=group, engine="h5netcdf")
-        obj.attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_damnit_")}
-        return obj
+        with open_run_file(self._readable_file()) as f:
+            return load_netcdf(f, group, "dataarray" if one_array else "dataset")
 
     def preview_data(self, *, data_fallback=True, deserialize_plotly=True):
         """What a double click shows: a 1-D or 2-D array (numpy or DataArray), an RGB(A)
@@ -177,7 +175,7 @@ class VariableData(_OfOneRun):
             return None
         import h5py
 
-        with _open(self.file, "r") as f:
+        with open_run_file(self._readable_file()) as f:
             obj = f.get(f".preview/{self._name}")
             if obj is not None:
                 hint = _type_hint(obj)
@@ -224,14 +222,15 @@ class RunVariables(_OfOneRun):
     def _locations(self):
         """{name: True if only in the database (user-editable, comment)} of what has data."""
         found = {}
-        if self.file.is_file():
-            with _open(self.file, "r") as f:
+        path = self._readable_file()
+        if path.is_file():
+            with open_run_file(path) as f:
                 found.update((n, False) for n in f if not n.startswith("."))
                 if ".reduced" in f:
                     found.update((n, False) for n in f[".reduced"] if n not in found)
         db_only = [n for n, v in self._db.variables().items() if v.type is not None]
         db_only.append("comment")
-        rows = self._db._read(
+        rows = self._db.query(
             f"SELECT DISTINCT name FROM run_variables WHERE proposal=? AND run=?"
             f" AND value IS NOT NULL AND name IN ({', '.join('?' * len(db_only))})",
             (self._proposal, self._run, *db_only))

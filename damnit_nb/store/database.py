@@ -2,16 +2,17 @@
 in DAMNIT's data format v4 so that DAMNIT's own tools and damnit_nb share it.
 
 Thread-safe: one SQLite connection used under a lock, short transactions, a busy timeout for
-other processes (DAMNIT's backend, other notebooks) holding the database.
+other processes (DAMNIT's backend, other notebooks) holding the database. A write that
+fails because the store is unavailable (locked past the busy timeout, disk full, I/O error,
+read-only file system) raises `StoreUnavailableError` and changes nothing already stored.
 """
 
 from __future__ import annotations
 
-import io
-import os
 import json
+import logging
+import os
 import sqlite3
-import struct
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,20 +23,26 @@ from typing import NamedTuple
 import numpy as np
 
 from .._text import number_ranges
-from . import migrations, schema
+from . import faults, migrations, schema
 from .errors import (
     CorruptDatabaseError, NoProposalError, ProposalMismatchError, ReadOnlyDatabaseError,
+    StoreUnavailableError,
 )
-from .h5file import read_data, run_file_path, share, write_run_file
+from .h5file import (
+    begin_write, journal_path, read_data, recover_run_file, run_file_lock, run_file_path,
+    share,
+)
 from .results import ErrorFlags, PreparedResult
+from .values import decode_value, encode_value, parse_user_value
 
 __all__ = ["Database", "RunInfo", "VariableInfo", "StoredValue", "DB_NAME", "USER_TYPES"]
 
+log = logging.getLogger(__name__)
+
 DB_NAME = "runs.sqlite"
-BUSY_TIMEOUT = 30  # seconds to wait for another process's write lock
+BUSY_TIMEOUT = 30  # seconds to wait for another process's write lock (default)
 USER_TYPES = ("boolean", "integer", "number", "string")
 MANUAL_INPUT = "manual-input"
-NUMPY_MAGIC = b"\x93NUMPY"
 
 
 class RunInfo(NamedTuple):
@@ -81,77 +88,6 @@ class StoredValue(ErrorFlags):
         return self.attributes.get("units")
 
 
-_FILE_LOCKS = {}  # run file path -> threading.Lock, shared by all Database objects
-_FILE_LOCKS_GUARD = threading.Lock()
-
-
-@contextmanager
-def _file_lock(path):
-    """Hold a run file against other writers while its data is merged and recorded.
-
-    Threads of this process queue on a lock per file; other processes (another kernel, on
-    this host or another) on a POSIX record lock of a hidden sidecar file next to it
-    (``.p{proposal}_r{run}.h5.lock``; record locks work across hosts on GPFS and NFS). So
-    two writers of one run never lose each other's variables, and the HDF5 file and the
-    database agree on whose value is the last.
-    """
-    path = Path(path)
-    key = str(path.resolve())
-    with _FILE_LOCKS_GUARD:
-        lock = _FILE_LOCKS.setdefault(key, threading.Lock())
-    with lock:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: the in-process lock is all there is
-            yield
-            return
-        lock_path = path.with_name(f".{path.name}.lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:  # a read-only directory: writing the run file fails anyway
-            yield
-            return
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the record lock
-
-
-_TRUE = {"true", "t", "yes", "y", "1"}
-_FALSE = {"false", "f", "no", "n", "0"}
-
-
-def _parse_user_value(name, vtype, value):
-    """A user-typed value converted to its variable's type; ValueError says what is allowed."""
-    try:
-        if vtype == "boolean":
-            if isinstance(value, str):
-                text = value.strip().lower()
-                if text in _TRUE | _FALSE:
-                    return text in _TRUE
-                raise ValueError
-            if isinstance(value, (bool, np.bool_, int, np.integer)) and value in (0, 1):
-                return bool(value)
-            raise ValueError
-        if vtype == "integer":
-            if isinstance(value, (bool, np.bool_)):
-                raise ValueError
-            if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-                raise ValueError
-            return int(value)
-        if vtype == "number":
-            if isinstance(value, (bool, np.bool_)):
-                raise ValueError
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError):
-        allowed = {"boolean": "true/false/yes/no/1/0", "integer": "a whole number",
-                   "number": "a number"}[vtype]
-        raise ValueError(f"{value!r} is not valid for {name!r} ({vtype}): enter {allowed}, "
-                         "or an empty value to clear it.") from None
-
-
 def _now():
     return datetime.now(tz=timezone.utc).timestamp()
 
@@ -168,24 +104,33 @@ def _as_timestamp(value):
     return float(value)
 
 
-def _npy_blob(array):
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array), allow_pickle=False)
-    return buffer.getvalue()
+def _unwritable(*paths):
+    """Why one of the paths (None: skipped) cannot be written, or None if all can."""
+    for path in paths:
+        if path is None or os.access(path, os.W_OK):
+            continue
+        try:
+            read_only_fs = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+        except OSError:
+            read_only_fs = False
+        if read_only_fs:
+            return f"{path} is on a read-only file system"
+        import getpass
+
+        return f"{path} is not writable by user {getpass.getuser()}"
+    return None
 
 
-def _complex_blob(value):
-    return struct.pack("<dd", value.real, value.imag)
+class _Snapshot:
+    """What `Database.snapshot` yields: execute only, on a read-only connection."""
 
+    __slots__ = ("_conn",)
 
-def _decode_value(value, summary_type):
-    if isinstance(value, bytes):
-        if summary_type == "complex":
-            real, imag = struct.unpack("<dd", value)
-            return complex(real, imag)
-        if summary_type in ("numpy", "trendline") or value.startswith(NUMPY_MAGIC):
-            return np.load(io.BytesIO(value), allow_pickle=False)
-    return value
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, sql, params=()):
+        return self._conn.execute(sql, params)
 
 
 class Database:
@@ -195,38 +140,72 @@ class Database:
     stored in a new database; for an existing one it must match (or be left out).
     Opening an existing v4 database does not write to it. A database from an older DAMNIT
     (formats v0-v3) is copied to `runs.sqlite.v{N}.bak` (`backup_path`) and upgraded step
-    by step; one from a newer DAMNIT is opened read-only (`read_only`) with a warning.
+    by step; one from a newer DAMNIT, or one whose files or directory we cannot write, is
+    opened read-only (`read_only`, `read_only_reason`) with a warning. `busy_timeout`:
+    seconds a write waits for another process holding the database (default BUSY_TIMEOUT)
+    before it raises StoreUnavailableError.
 
     Reading as with DAMNIT's API (`damnit.Damnit`): `db.table()`, `db[run].keys()`,
     `db[run, name].read()` / `.summary()` / `.units` / `.preview_data()`.
-    `db.export("runs.xlsx")` writes the table to CSV, Excel or Markdown.
+    `db.export("runs.xlsx")` writes the table to CSV, Excel or Markdown. Raw reads of the
+    SQLite tables: `db.query(sql)`, `with db.snapshot() as snap: snap.execute(sql)`.
     """
 
-    def __init__(self, path, proposal=None):
+    def __init__(self, path, proposal=None, *, busy_timeout=None):
         self.path = Path(path)
         self.db_path = self.path / DB_NAME
+        self.busy_timeout = BUSY_TIMEOUT if busy_timeout is None else float(busy_timeout)
         self.path.mkdir(parents=True, exist_ok=True)
+        existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
         extracted = self.path / "extracted_data"
         if not extracted.is_dir():
-            extracted.mkdir()
-            share(extracted, directory=True)
+            try:
+                extracted.mkdir()
+                share(extracted, directory=True)
+            except OSError:
+                if not existed:
+                    raise
         self._lock = threading.RLock()
         self._closed = False
         self._read_only_version = None
+        self._read_only_reason = None
         self.backup_path = None  # where an older database was copied before upgrading it
-        existed = self.db_path.is_file() and self.db_path.stat().st_size > 0
+        reason = _unwritable(self.db_path if existed else None, self.path, extracted)
+        if reason is not None and not existed:
+            raise PermissionError(f"Cannot create a database in {self.path}: {reason}. "
+                                  "Choose a directory you can write.")
         try:
-            self._conn = sqlite3.connect(
-                self.db_path, timeout=BUSY_TIMEOUT, isolation_level=None,
-                check_same_thread=False,
-            )
+            if reason is None:
+                self._conn = sqlite3.connect(
+                    self.db_path, timeout=self.busy_timeout, isolation_level=None,
+                    check_same_thread=False)
+            else:
+                self._conn = self._connect_read_only()
         except sqlite3.Error as exc:
             raise CorruptDatabaseError(self.db_path, str(exc)) from exc
         try:
+            if reason is not None:
+                self._read_only_reason = reason
+                self._warn_read_only(f"{self.db_path} opened read-only: {reason}. Nothing "
+                                     "can be stored in it.", stacklevel=2)
             self._open(existed, proposal)
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect_read_only(self):
+        uri = self.db_path.absolute().as_uri() + "?mode=ro"
+        return sqlite3.connect(uri, uri=True, timeout=self.busy_timeout,
+                               isolation_level=None, check_same_thread=False)
+
+    @staticmethod
+    def _warn_read_only(message, stacklevel):
+        """Warn the code that opened the database (stacklevel: frames up to it)."""
+        import warnings
+
+        from .. import DamnitNbWarning
+
+        warnings.warn(message, DamnitNbWarning, stacklevel=stacklevel + 1)
 
     def _open(self, existed, proposal):
         conn = self._conn
@@ -261,26 +240,35 @@ class Database:
 
     def _reopen_read_only(self, version):
         """A newer DAMNIT's database: never written, so never damaged by us."""
-        import warnings
-
-        from .. import DamnitNbWarning
-
-        self._conn.close()
-        uri = self.db_path.absolute().as_uri() + "?mode=ro"
-        self._conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT,
-                                     isolation_level=None, check_same_thread=False)
+        if self._read_only_reason is None:
+            self._conn.close()
+            self._conn = self._connect_read_only()
+            self._warn_read_only(
+                f"{self.db_path} is in DAMNIT data format v{version}, newer than "
+                f"v{schema.FORMAT_VERSION}: opened read-only. Update damnit_nb to write "
+                "to it.", stacklevel=4)
         self._read_only_version = version
-        warnings.warn(
-            f"{self.db_path} is in DAMNIT data format v{version}, newer than "
-            f"v{schema.FORMAT_VERSION}: opened read-only. Update damnit_nb to write to it.",
-            DamnitNbWarning, stacklevel=4)
 
     @property
     def read_only(self):
-        """True for a database written by a newer DAMNIT: it is read, never written."""
-        return self._read_only_version is not None
+        """True for a database that is read, never written: one written by a newer DAMNIT,
+        or one whose files we cannot write (`read_only_reason` says which)."""
+        return self._read_only_version is not None or self._read_only_reason is not None
+
+    @property
+    def read_only_reason(self):
+        """Why the database is read-only (a sentence), or None if it is writable."""
+        if self._read_only_reason is not None:
+            return self._read_only_reason
+        if self._read_only_version is not None:
+            return (f"it is in DAMNIT data format v{self._read_only_version}, newer than "
+                    f"v{schema.FORMAT_VERSION} which damnit_nb writes")
+        return None
 
     def _check_writable(self):
+        if self._read_only_reason is not None:
+            raise ReadOnlyDatabaseError(self.db_path, self._read_only_version,
+                                        schema.FORMAT_VERSION, self._read_only_reason)
         if self._read_only_version is not None:
             raise ReadOnlyDatabaseError(self.db_path, self._read_only_version,
                                         schema.FORMAT_VERSION)
@@ -293,33 +281,51 @@ class Database:
 
     @contextmanager
     def _transaction(self):
-        """A write transaction on the shared connection, committed or rolled back."""
+        """A write transaction on the shared connection, committed or rolled back.
+
+        An SQLite error meaning the store is unavailable (busy past the timeout, disk full,
+        I/O error, read-only) is raised as StoreUnavailableError.
+        """
         with self._lock:
-            if self._closed:
-                raise ValueError(f"{self.db_path} is closed: open a new Database.")
+            self._check_open()
             self._check_writable()
-            # IMMEDIATE takes the write lock up front, so two writers never deadlock each
-            # holding a read lock and waiting for the other.
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
+            with self._unavailable_as_error():
+                # IMMEDIATE takes the write lock up front, so two writers never deadlock
+                # each holding a read lock and waiting for the other.
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    # e.g. still busy after the timeout: leave no transaction behind us
+                    self._roll_back()
+                    raise
+
+    @contextmanager
+    def _unavailable_as_error(self):
+        """SQLite errors that mean the store is unavailable raised as StoreUnavailableError."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            unavailable = StoreUnavailableError.from_error(exc, self.db_path)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
+
+    def _roll_back(self):
+        try:
+            if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except BaseException:
-                # e.g. still busy after the timeout: leave no transaction open behind us
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
-                raise
+        except sqlite3.Error:  # SQLite rolls back itself when it cannot write its journal
+            log.warning("Rolling back a transaction of %s failed", self.db_path,
+                        exc_info=True)
 
     def _check_open(self):
         if self._closed:
             raise ValueError(f"{self.db_path} is closed: open a new Database.")
 
     def _read(self, sql, params=()):
-        with self._lock:
+        with self._lock, self._unavailable_as_error():
             self._check_open()
             return self._conn.execute(sql, params).fetchall()
 
@@ -467,7 +473,7 @@ class Database:
         if value is None or (isinstance(value, str) and not value.strip()):
             parsed = None
         else:
-            parsed = _parse_user_value(name, info.type, value)
+            parsed = parse_user_value(name, info.type, value)
         with self._transaction() as conn:
             self._ensure_run(conn, proposal, int(run))
             self._set_manual(conn, proposal, int(run), name, parsed)
@@ -521,11 +527,16 @@ class Database:
         return result
 
     def write_results(self, run, results, code_versions=None, *, provenance="context.py"):
-        """Store results of one run: the HDF5 file first, then one SQLite transaction.
+        """Store results of one run: the run file first, then one SQLite transaction that
+        commits both (see h5file for the write protocol).
 
         Each named variable's previous value, summary or error for the run is replaced; other
         variables are kept. code_versions maps names to the code version they came from.
         A result named "start_time" (epoch seconds) sets the run's start time, as in DAMNIT.
+        Raises StoreUnavailableError if the store cannot be written right now (locked past
+        the busy timeout, disk full, I/O error, read-only file system): then nothing stored
+        has changed and the same call can be retried. ReadOnlyDatabaseError for a database
+        opened read-only.
         """
         proposal = self._require_proposal()
         self._check_writable()
@@ -539,18 +550,59 @@ class Database:
         if not results:
             return
         h5_path = run_file_path(self.path, proposal, run)
-        with _file_lock(h5_path):
-            # Temporary files of this run file left by a writer killed midway: every writer
-            # holds this lock, so none is in use now.
-            for leftover in h5_path.parent.glob(f"{h5_path.name}.*.writing.h5"):
+        try:
+            with run_file_lock(h5_path, timeout=self.busy_timeout):
+                self._recover(h5_path, proposal, run)
+                write = begin_write(h5_path, results)  # unsaveable results become errors
                 try:
-                    leftover.unlink()
-                except OSError:
-                    pass
-            results = write_run_file(h5_path, results)  # unsaveable ones become errors
-            self._record_results(proposal, run, results, code_versions, provenance)
+                    self._record_results(proposal, run, write.stored, code_versions,
+                                         provenance, write.token)
+                except BaseException:
+                    write.abort()
+                    raise
+                faults.reached("after-commit")
+                try:
+                    write.commit()
+                except OSError:  # committed in SQLite: the next write or read finishes it
+                    log.warning("Finishing the write of %s failed; the next access "
+                                "finishes it", h5_path, exc_info=True)
+        except (OSError, sqlite3.Error) as exc:
+            unavailable = StoreUnavailableError.from_error(
+                exc, self.db_path if isinstance(exc, sqlite3.Error) else h5_path)
+            if unavailable is None or unavailable is exc:
+                raise
+            raise unavailable from exc
 
-    def _record_results(self, proposal, run, results, code_versions, provenance):
+    def _recover(self, h5_path, proposal, run):
+        """Finish or undo a write of the run file left unfinished (call under its lock)."""
+        def committed(token):
+            with self._lock:
+                if not schema.has_run_file_writes_table(self._conn):
+                    return False
+            rows = self._read(f"SELECT token FROM {schema.RUN_FILE_WRITES_TABLE}"
+                              " WHERE proposal=? AND run=?", (proposal, run))
+            return bool(rows) and rows[0][0] == token
+
+        recover_run_file(h5_path, committed)
+
+    def run_file(self, run, proposal=None) -> Path:
+        """The HDF5 file of a run, ready to read: a write that a killed writer left
+        unfinished is finished or undone first (a write under way is left to its writer;
+        `h5file.open_run_file` waits for it)."""
+        proposal = self._require_proposal() if proposal is None else int(proposal)
+        path = run_file_path(self.path, proposal, int(run))
+        if journal_path(path).exists() and not self.read_only:
+            try:
+                with run_file_lock(path, timeout=0):
+                    self._recover(path, proposal, int(run))
+            except TimeoutError:
+                pass  # its writer is at work and finishes it
+            except (OSError, sqlite3.Error):
+                log.warning("Could not finish an interrupted write of %s; reading it as it "
+                            "is", path, exc_info=True)
+        return path
+
+    def _record_results(self, proposal, run, results, code_versions, provenance, token):
         timestamp = _now()
         # As DAMNIT does, a "start_time" result goes into run_info, not run_variables.
         start_time = None
@@ -592,22 +644,22 @@ class Database:
                     f"DELETE FROM {schema.CODE_VERSIONS_TABLE}"
                     " WHERE proposal=? AND run=? AND name=?",
                     [(proposal, run, n) for n in unversioned])
+            # The run file's write is committed with these rows (see h5file).
+            schema.ensure_run_file_writes_table(conn)
+            conn.execute(
+                f"INSERT INTO {schema.RUN_FILE_WRITES_TABLE} (proposal, run, token)"
+                " VALUES (?, ?, ?) ON CONFLICT (proposal, run) DO UPDATE SET"
+                " token=excluded.token", (proposal, run, token))
             if new_names:
                 schema.rebuild_views(conn)
+            faults.reached("before-commit")
 
     @staticmethod
     def _row(proposal, run, r, timestamp, provenance):
         if r.is_error:
             attrs = json.dumps({"error": r.error, "error_cls": r.error_cls})
             return (proposal, run, r.name, None, timestamp, None, provenance, None, None, attrs)
-        value, summary_type = r.summary, r.summary_type
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, complex):
-            value, summary_type = _complex_blob(value), "complex"
-        elif isinstance(value, np.ndarray):
-            value = _npy_blob(value)
-            summary_type = summary_type or "numpy"
+        value, summary_type = encode_value(r.summary, r.summary_type)
         attrs = json.dumps(r.attributes) if r.attributes else None
         max_diff = r.max_diff if r.max_diff is None or np.isfinite(r.max_diff) else None
         return (proposal, run, r.name, value, timestamp, max_diff, provenance,
@@ -650,7 +702,7 @@ class Database:
                 error_cls = error_cls or "Exception"
                 error = error if error is not None else ""
             result.setdefault(run, {})[name] = StoredValue(
-                value=_decode_value(value, stype), summary_type=stype, attributes=attrs,
+                value=decode_value(value, stype), summary_type=stype, attributes=attrs,
                 error=error, error_cls=error_cls, timestamp=ts, code_version=cv,
                 provenance=prov, summary_method=method)
         return result
@@ -677,8 +729,7 @@ class Database:
 
     def read_data(self, run, name):
         """The full data of one variable for one run, read from its HDF5 file."""
-        proposal = self._require_proposal()
-        return read_data(run_file_path(self.path, proposal, int(run)), name)
+        return read_data(self.run_file(run), name)
 
     def table(self, with_titles=False):
         """The run table as DAMNIT's API gives it (`damnit.Damnit(path).table()`): columns
@@ -738,7 +789,7 @@ class Database:
 
         runs = self.runs()
         values = self.values()
-        names = [n for n in self._variable_order() if n != "comment"]
+        names = [n for n in self.variable_names() if n != "comment"]
         records = []
         for info in runs:
             vals = values.get(info.run, {})
@@ -761,9 +812,37 @@ class Database:
             df = df.rename(columns=titles)
         return df
 
-    def _variable_order(self):
+    def variable_names(self) -> list[str]:
+        """Every variable name in the order of DAMNIT's `runs` view: defined ones in
+        definition order, then those that only have values."""
+        with self.snapshot() as snap:
+            return schema.variable_names(snap)
+
+    def query(self, sql, params=()) -> list[tuple]:
+        """The rows of one read-only SQL statement on the database (DAMNIT's tables as
+        they are, see its data format). Writing through it raises sqlite3.OperationalError;
+        writes go through the methods above."""
+        with self.snapshot() as snap:
+            return snap.execute(sql, params).fetchall()
+
+    @contextmanager
+    def snapshot(self):
+        """Several reads that see one state of the database: yields an object whose
+        `execute(sql, params=())` returns an SQLite cursor, all in one read transaction
+        under the lock (no other thread of this Database runs meanwhile). Read-only:
+        writing through it raises sqlite3.OperationalError."""
         with self._lock:
-            return schema.variable_names(self._conn)
+            self._check_open()
+            conn = self._conn
+            conn.execute("PRAGMA query_only = ON")
+            try:
+                conn.execute("BEGIN")
+                try:
+                    yield _Snapshot(conn)
+                finally:
+                    conn.execute("COMMIT")
+            finally:
+                conn.execute("PRAGMA query_only = OFF")
 
     def close(self):
         """Close the database; further calls raise ValueError. Safe to call twice."""

@@ -115,14 +115,14 @@ def _read_legacy_run_file(db_dir, proposal, run):
     for 2-D (or RGBA) summaries, as DAMNIT's own v0 upgrade finds them. A variable's max_diff
     is its data's `max_diff` attribute, else computed for 1-D numbers. Read only; a missing
     or unreadable file gives {}."""
-    from .h5file import _open, run_file_path
+    from .h5file import open_run_file, run_file_path
 
     path = run_file_path(db_dir, proposal, run)
     if not path.is_file():
         return {}
     found = {"mtime": path.stat().st_mtime, "max_diffs": {}, "thumbnails": {}}
     try:
-        with _open(path, "r") as f:
+        with open_run_file(path) as f:
             reduced = f.get(".reduced", {})
             for name in reduced:
                 dset = reduced[name]

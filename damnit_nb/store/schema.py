@@ -1,9 +1,10 @@
-"""The SQLite schema of DAMNIT's data format v4, plus damnit_nb's own bookkeeping table.
+"""The SQLite schema of DAMNIT's data format v4, plus damnit_nb's own bookkeeping tables.
 
 DAMNIT builds this schema by numbered migrations (v1: core tables, v2: run_variables.attributes,
 v3: tags, v4: a trigger removing orphaned tags). A new database gets the end result at once;
 an existing v4 database is used as it is; older ones are upgraded by `migrations`, which uses
-the v3 and v4 pieces here. Extra tables (ours) are ignored by DAMNIT.
+the v3 and v4 pieces here. Extra tables (ours) are ignored by DAMNIT: the code version each
+value came from, and the token of the last committed write of each run's HDF5 file.
 """
 
 import sqlite3
@@ -16,6 +17,11 @@ __all__ = [
     "create_schema",
     "read_format_version",
     "ensure_code_versions_table",
+    "has_code_versions_table",
+    "ensure_run_file_writes_table",
+    "has_run_file_writes_table",
+    "CODE_VERSIONS_TABLE",
+    "RUN_FILE_WRITES_TABLE",
     "rebuild_views",
     "variable_names",
     "check_name",
@@ -27,6 +33,7 @@ __all__ = [
 FORMAT_VERSION = 4
 
 CODE_VERSIONS_TABLE = "damnit_nb_code_versions"
+RUN_FILE_WRITES_TABLE = "damnit_nb_run_file_writes"
 
 _CORE_SCHEMA = """
 CREATE TABLE run_info(proposal, run, start_time, added_at);
@@ -75,12 +82,20 @@ CREATE TABLE IF NOT EXISTS {CODE_VERSIONS_TABLE}(
 )
 """
 
+_RUN_FILE_WRITES_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {RUN_FILE_WRITES_TABLE}(
+    proposal, run, token,
+    PRIMARY KEY (proposal, run)
+)
+"""
+
 
 def create_schema(conn: sqlite3.Connection, proposal=None):
     """Create every table and view of a new v4 database. Call inside a transaction."""
     for statement in split_statements(_CORE_SCHEMA + TAGS_SCHEMA + ORPHAN_TAGS_TRIGGER):
         conn.execute(statement)
     conn.execute(_CODE_VERSIONS_SCHEMA)
+    conn.execute(_RUN_FILE_WRITES_SCHEMA)
     meta = {"data_format_version": FORMAT_VERSION, "db_id": token_hex(20)}
     if proposal is not None:
         meta["proposal"] = proposal
@@ -138,9 +153,22 @@ def ensure_code_versions_table(conn: sqlite3.Connection):
 
 def has_code_versions_table(conn: sqlite3.Connection):
     """Whether our bookkeeping table exists (it does not in a database made by DAMNIT)."""
+    return _has_table(conn, CODE_VERSIONS_TABLE)
+
+
+def ensure_run_file_writes_table(conn: sqlite3.Connection):
+    """Create the table of committed run file writes if it is missing."""
+    conn.execute(_RUN_FILE_WRITES_SCHEMA)
+
+
+def has_run_file_writes_table(conn: sqlite3.Connection):
+    """Whether the table of committed run file writes exists."""
+    return _has_table(conn, RUN_FILE_WRITES_TABLE)
+
+
+def _has_table(conn, name):
     row = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (CODE_VERSIONS_TABLE,)
-    ).fetchone()
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
     return row is not None
 
 

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from . import schema
+from .values import decode_value
 
 __all__ = ["run_table", "export", "EXPORT_FORMATS", "TIMEZONE"]
 
@@ -47,17 +48,17 @@ def run_table(db, with_titles=False):
     """
     import pandas as pd
 
-    from .database import _decode_value
+    def frame(cursor):  # as pandas.read_sql_query makes it
+        return pd.DataFrame.from_records(
+            cursor.fetchall(), columns=[d[0] for d in cursor.description], coerce_float=True)
 
-    with db._lock:
-        db._check_open()
-        conn = db._conn
-        runs = pd.read_sql_query(
+    with db.snapshot() as snap:
+        runs = frame(snap.execute(
             "SELECT proposal, run, start_time FROM run_info WHERE start_time IS NOT NULL"
-            " ORDER BY proposal, run", conn)
-        cells = pd.read_sql_query(_CELLS_SQL, conn)
-        names = [n for n in schema.variable_names(conn) if n not in _RUN_COLUMNS]
-        titles = dict(conn.execute("SELECT name, title FROM variables").fetchall())
+            " ORDER BY proposal, run"))
+        cells = frame(snap.execute(_CELLS_SQL))
+        names = [n for n in schema.variable_names(snap) if n not in _RUN_COLUMNS]
+        titles = dict(snap.execute("SELECT name, title FROM variables").fetchall())
 
     df = runs
     if not cells.empty:
@@ -70,7 +71,7 @@ def run_table(db, with_titles=False):
         complex_names = set(cells.loc[cells["summary_type"] == "complex", "name"])
         for name in complex_names:
             wide[name] = wide[name].astype(object).map(
-                lambda v: _decode_value(v, "complex") if isinstance(v, bytes) else v)
+                lambda v: decode_value(v, "complex") if isinstance(v, bytes) else v)
         df = df.merge(wide.reset_index(), on=key, how="left")
     for name in names:
         if name not in df.columns:

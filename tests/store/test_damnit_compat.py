@@ -93,3 +93,56 @@ def test_we_read_what_damnit_writes(tmp_path):
         assert db[1, "da"].preview_data().values.tolist() == [0.0, 1.0, 2.0]
         assert db[1].keys() == ["comment", "da", "energy"]  # "c" is in the database only
     assert (tmp_path / "runs.sqlite").read_bytes() == before
+
+
+KILLED_WRITER = """
+import sys
+import numpy as np, xarray as xr
+from damnit_nb.store import Database, prepare_result
+db = Database(sys.argv[1])
+db.write_results(1, [prepare_result("energy", 9.5, units="uJ"),
+                     prepare_result("da", xr.DataArray(np.zeros(7), dims="q"))])
+"""
+
+
+def test_damnit_reads_run_files_changed_in_place_and_recovered(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    first = xr.DataArray(np.arange(3.0), dims="x", attrs={"units": "J"})
+    second = xr.DataArray(np.arange(6.0).reshape(2, 3), dims=("y", "x"),
+                          coords={"y": [10, 20]}, attrs={"units": "mJ"})
+    with Database(tmp_path, proposal=1234) as db:
+        db.add_run(1, start_time=1_700_000_000)
+        db.write_results(1, [prepare_result("energy", 1.5, units="uJ"),
+                             prepare_result("da", first), prepare_result("text", "kept")])
+        h5 = db.run_file(1)
+        inode = h5.stat().st_ino
+        db.write_results(1, [prepare_result("energy", 2.5, units="uJ"),  # in place
+                             prepare_result("da", second),
+                             prepare_result("ds", xr.Dataset({"v": ("t", [1.0, 2.0])}))])
+        assert h5.stat().st_ino == inode
+    # A writer killed in the middle of changing the file in place...
+    child = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(tmp_path)],
+                           env={**os.environ, "DAMNIT_NB_KILL_AT": "run-file-write:4"})
+    assert child.returncode == -signal.SIGKILL
+    with Database(tmp_path) as db:
+        db.run_file(1)  # ...is undone by the next reader
+    out = run_damnit("""
+        db = damnit.Damnit(sys.argv[1])
+        df = db.table()
+        res = {"energy": float(df["energy"][0]), "read": float(db[1, "energy"].read()),
+               "units": db[1, "energy"].units, "text": db[1, "text"].read(),
+               "da": db[1, "da"].read().values.tolist(), "da_units": db[1, "da"].units,
+               "y": db[1, "da"].read().coords["y"].values.tolist(),
+               "ds": db[1, "ds"].read()["v"].values.tolist(),
+               "keys": sorted(db[1].keys())}
+        print(json.dumps(res))
+    """, tmp_path)
+    assert out["energy"] == 2.5 and out["read"] == 2.5 and out["units"] == "uJ"
+    assert out["text"] == "kept" and out["ds"] == [1.0, 2.0]
+    assert out["da"] == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]] and out["y"] == [10, 20]
+    assert out["da_units"] == "mJ"
+    assert out["keys"] == ["da", "ds", "energy", "text"]

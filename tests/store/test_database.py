@@ -78,7 +78,7 @@ def test_variables_and_tags(db, reopen):
     assert v["xgm.energy"].description is None
     assert v["sample"].type == "string" and v["sample"].tags == ("meta",)
     # The orphaned tag was removed by DAMNIT's trigger
-    tags = [r[0] for r in db._read("SELECT name FROM tags ORDER BY name")]
+    tags = [r[0] for r in db.query("SELECT name FROM tags ORDER BY name")]
     assert tags == ["meta", "xgm"]
 
 
@@ -324,15 +324,16 @@ def test_concurrent_database_objects_merge_one_run_file(db):
             d.close()
 
 
-def test_locked_by_another_process_then_recovers(tmp_path, monkeypatch):
-    import damnit_nb.store.database as database
+def test_locked_by_another_process_then_recovers(tmp_path):
+    from damnit_nb.store.errors import StoreUnavailableError
 
-    monkeypatch.setattr(database, "BUSY_TIMEOUT", 0.05)
-    with Database(tmp_path, proposal=1) as db:
+    with Database(tmp_path, proposal=1, busy_timeout=0.05) as db:
         other = sqlite3.connect(tmp_path / "runs.sqlite", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # as another process writing
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
+        with pytest.raises(StoreUnavailableError, match="locked") as info:
             db.set_comment(1, "waits, then gives up")
+        assert info.value.reason == "locked"
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
         other.execute("ROLLBACK")
         other.close()
         db.set_comment(1, "now it works")
@@ -365,3 +366,17 @@ def test_files_are_shared_with_the_proposals_other_users(db):
     assert mode(db.path / "runs.sqlite") == 0o666
     assert mode(db.path / "extracted_data") == 0o777
     assert mode(db.path / "extracted_data" / "p1234_r1.h5") == 0o666
+
+
+def test_public_read_path(db):
+    db.write_results(1, [prepare_result("a", 1 + 2j), prepare_result("b", np.arange(3.0))])
+    rows = db.query("SELECT name, summary_type FROM run_variables WHERE run=? ORDER BY name",
+                    (1,))
+    assert rows == [("a", "complex"), ("b", "trendline")]
+    with db.snapshot() as snap:
+        assert snap.execute("SELECT count(*) FROM run_info").fetchone() == (1,)
+        with pytest.raises(sqlite3.OperationalError):
+            snap.execute("DELETE FROM run_info")
+    assert db.runs()[0].run == 1  # nothing was deleted, and the connection writes again
+    db.set_comment(1, "still writable")
+    assert db.variable_names() == ["a", "b", "comment"]

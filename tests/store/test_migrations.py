@@ -215,7 +215,7 @@ def shape(path, views=True):
         kinds = "('table', 'view')" if views else "('table')"
         names = [r[0] for r in conn.execute(
             f"SELECT name FROM sqlite_master WHERE type IN {kinds}"
-            " AND name NOT LIKE 'sqlite_%' AND name != 'damnit_nb_code_versions'"
+            " AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'damnit_nb_%'"
             " ORDER BY name")]
         found = {n: [r[1] for r in conn.execute(f"PRAGMA table_info({n})")] for n in names}
         found["triggers"] = [r[0] for r in conn.execute(

@@ -1,0 +1,180 @@
+"""Storing benchmarks: one value into a run file of 1, 10 and 100 MB; values stored per second.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_store.py              # writes BENCHMARKS.md
+    .venv/bin/python benchmarks/bench_store.py --no-write   # prints only
+    .venv/bin/python benchmarks/bench_store.py --quick      # fewer repetitions, prints only
+
+Everything is written into a temporary directory (on the file system of ``--dir``, default
+the system's temporary directory). Two measurements:
+
+- *one scalar into a run file holding N MB*: a run file is made with N MB of images (uint16,
+  one dataset) and 20 scalars; then one scalar variable is stored again and again with
+  ``Database.write_results`` (run file and SQLite, as the engine stores a result), and with
+  ``h5file.write_run_file`` alone (the run file only), each in place (the way it is done now)
+  and, as the peer, written whole under a temporary name and renamed (the way it was done
+  before, and still is for new files and to compact one): median of the repetitions.
+- *values stored per second*: 10 scalar variables for each of 200 runs, one
+  ``write_results`` per run: first into new run files, then again (recomputed) into the
+  files that now exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import os.path as osp
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SIZES_MB = (1, 10, 100)
+TARGET_MS = 20  # one value into a 100 MB run file, from the project's issue
+
+
+def _median_ms(fn, reps):
+    fn(-1)  # warm up (first statements, first name): not timed
+    times = []
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e3
+
+
+def one_value(tmp, reps):
+    """{size MB: {way: median ms}} for storing one scalar into a run file of that size."""
+    from damnit_nb.store import Database, prepare_result
+    from damnit_nb.store.h5file import run_file_path, write_run_file
+
+    rng = np.random.default_rng(0)
+    results = {}
+    for mb in SIZES_MB:
+        db = Database(osp.join(tmp, f"one_{mb}"), proposal=1)
+        frames = mb * 2**20 // (2 * 512 * 1024)
+        images = rng.integers(0, 4096, size=(frames, 512, 1024), dtype=np.uint16)
+        db.write_results(1, [prepare_result("images", images),
+                             *(prepare_result(f"s{i}", float(i)) for i in range(20))])
+        path = run_file_path(db.path, 1, 1)
+        size = os.path.getsize(path) / 2**20
+        print(f"timing one value into a {size:.0f} MB run file ({reps} repetitions)...",
+              file=sys.stderr)
+        res = {"size": size}
+        res["write_results, in place"] = _median_ms(
+            lambda i: db.write_results(1, [prepare_result("x", float(i))]), reps)
+        res["run file only, in place"] = _median_ms(
+            lambda i: write_run_file(path, [prepare_result("y", float(i))]), reps)
+        res["run file only, whole file rewritten"] = _median_ms(
+            lambda i: write_run_file(path, [prepare_result("y", float(i))], in_place=False),
+            max(3, reps // 3))
+        results[mb] = res
+        db.close()
+    return results
+
+
+def throughput(tmp, runs=200, names=10):
+    """{pass: values per second} storing `names` scalars for each of `runs` runs."""
+    from damnit_nb.store import Database, prepare_result
+
+    db = Database(osp.join(tmp, "many"), proposal=1)
+    out = {}
+    for label, offset in (("new run files", 0), ("recomputed, into existing files", 1)):
+        print(f"storing {names} values x {runs} runs ({label})...", file=sys.stderr)
+        t0 = time.perf_counter()
+        for run in range(1, runs + 1):
+            db.write_results(run, [prepare_result(f"v{k}", float(run * k + offset))
+                                   for k in range(names)],
+                             {f"v{k}": "1" for k in range(names)})
+        out[label] = runs * names / (time.perf_counter() - t0)
+    db.close()
+    return out
+
+
+def report(one, many, reps, cmd, where):
+    import h5py
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    ways = [w for w in one[SIZES_MB[0]] if w != "size"]
+    lines = ["| run file | " + " | ".join(ways) + " |",
+             "|---:|" + "---:|" * len(ways)]
+    for mb, res in one.items():
+        lines.append(f"| {res['size']:.0f} MB | "
+                     + " | ".join(f"{res[w]:.1f} ms" for w in ways) + " |")
+    biggest = one[SIZES_MB[-1]]["write_results, in place"]
+    smallest = one[SIZES_MB[0]]["write_results, in place"]
+    rates = "\n".join(f"| {label} | {rate:,.0f} |" for label, rate in many.items())
+    return f"""## Storing: one value into a run file, and values per second
+
+What storing results costs, run file (HDF5) and database (SQLite) together. Generated by:
+
+    {cmd}
+
+- Date: {now}; {os.cpu_count()} cores, Linux {platform.release()}, Python
+  {platform.python_version()}, h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version});
+  files in {where}, a local file system (a network file system's writes cost more).
+- *One value*: a run file holding N MB of uint16 images and 20 scalars, then one scalar
+  stored again and again; median of {reps} repetitions (of {max(3, reps // 3)} for the whole
+  rewrite). *write_results*: `Database.write_results` (the run file changed in place under
+  its undo journal, then one SQLite transaction, committed with the journal deleted).
+  *run file only*: `h5file.write_run_file`, in place, and written whole under a temporary
+  name and renamed: the way every store was done before, and still is for a new file or to
+  compact one.
+- *Values per second*: 10 scalar variables for each of 200 runs, one `write_results` per
+  run (as the engine stores a run's results), into new files, then recomputed into them.
+
+| run file | {" | ".join(ways)} |
+|---:|{"---:|" * len(ways)}
+{chr(10).join(lines[2:])}
+
+| 10 values x 200 runs | values stored per second |
+|---|---:|
+{rates}
+
+Target from the project's issue: storing one variable into a run file that already holds
+100 MB takes <= {TARGET_MS} ms, independent of the file's size: {biggest:.1f} ms
+({smallest:.1f} ms into the {SIZES_MB[0]} MB file):
+{"met" if biggest <= TARGET_MS else "not met"}.
+"""
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="5 repetitions and 50 runs; prints only unless --output")
+    p.add_argument("--reps", type=int, help="repetitions per figure (default 21, quick 5)")
+    p.add_argument("--no-write", action="store_true", help="print only")
+    p.add_argument("--output", help="Markdown file to write (default BENCHMARKS.md in the "
+                   "repository root)")
+    p.add_argument("--dir", help="where to make the temporary files (default: the system's "
+                   "temporary directory)")
+    args = p.parse_args(argv)
+    reps = args.reps or (5 if args.quick else 21)
+    output = args.output or (None if args.quick or args.no_write
+                             else osp.join(REPO, "BENCHMARKS.md"))
+
+    with tempfile.TemporaryDirectory(prefix="damnit_nb_bench_store_", dir=args.dir) as tmp:
+        one = one_value(tmp, reps)
+        many = throughput(tmp, runs=50 if args.quick else 200)
+        where = osp.dirname(tmp)
+    cmd = ".venv/bin/python benchmarks/bench_store.py" + (
+        " " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+    text = report(one, many, reps, cmd, where)
+    print(text)
+    if output is None:
+        return
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from _report import write_section
+
+    write_section(output, "store", text)
+    print(f"wrote {output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
