@@ -908,10 +908,9 @@ class Engine:
 def store_unavailable(error):
     """Whether ``error`` (raised by a write) says the store is unavailable right now (locked,
     full, failing, read-only) rather than that the values cannot be stored."""
-    from .. import store
+    from ..store import StoreUnavailableError
 
-    unavailable = getattr(store, "StoreUnavailableError", sqlite3.OperationalError)
-    if isinstance(error, (unavailable, sqlite3.OperationalError)):
+    if isinstance(error, (StoreUnavailableError, sqlite3.OperationalError)):
         return True
     return isinstance(error, OSError) and error.errno in _UNAVAILABLE_ERRNOS
 

@@ -194,3 +194,42 @@ def test_a_table_that_fails_to_open_leaves_nothing_open(tmp_path):
         RunTable(proposal, context=ctx, executor="processes")
     assert _open_files(proposal / "usr" / "Shared" / "damnit_nb" / "runs.sqlite") == 0
     assert threading.active_count() == threads
+
+
+LOCKER = ("import sqlite3, sys\n"
+          "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+          "c.execute('BEGIN EXCLUSIVE')\n"
+          "print('locked', flush=True)\n"
+          "sys.stdin.readline()\n"
+          "c.execute('ROLLBACK')\n")
+
+
+def test_a_database_another_process_holds_locked_delays_processing_only(tmp_path):
+    import subprocess
+    import sys
+
+    proposal = tmp_path / "p004600"
+    (proposal / "raw").mkdir(parents=True)
+    db = Database(tmp_path / "db", proposal=4600, busy_timeout=0.2)
+    listener = Listener()
+    engine = Engine(proposal, db, lambda: Definitions([trains]), listener, proposal=4600,
+                    settle=0.1, poll=0.1)
+    engine.start()
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(db.db_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert locker.stdout.readline().strip() == "locked"
+        simulate_run(proposal, 1, trains=10, modules=1)
+        assert eventually(lambda: "locked" in (engine.status().problem or ""), 30)
+        assert engine.status().state != "crashed"
+        locker.stdin.write("\n")
+        locker.stdin.flush()
+        assert locker.wait(30) == 0
+        assert engine.wait(60)
+        assert db.values()[1]["trains"].value == 10
+        assert engine.run_states() == {1: "done"}
+        assert engine.status().problem is None
+    finally:
+        locker.kill()
+        engine.stop()
+        db.close()
