@@ -57,15 +57,19 @@ class Job:
         self.finished = {}  # name -> PreparedResult (False: nothing to store), as they end
         self.current = None  # the variable being computed, when the executor can tell
 
-    def progress(self, name, result):
+    def progress(self, name, result, ended=None):
         """Record a variable starting (``result`` None) or ending (what
-        :func:`~.processor.compute_run` reports)."""
-        if result is None:
+        :func:`~.processor.compute_run` reports). ``ended`` with ``result`` None: it ended but
+        its result was not sent (a task stopped later computes it again)."""
+        if ended is None:
+            ended = result is not None
+        if not ended:
             self.current = name
-        else:
+            return
+        if result is not None:
             self.finished[name] = result
-            if self.current == name:
-                self.current = None
+        if self.current == name:
+            self.current = None
 
     def done(self):
         return self.future.done()
@@ -278,7 +282,7 @@ class ProcessExecutor:
                     reply = None
                 if reply is None or reply[0] != "progress":
                     break
-                job.progress(reply[1], reply[2])
+                job.progress(*reply[1:])
             if reply is None:
                 if not future.done():
                     _set_exception(future, TaskFailed(

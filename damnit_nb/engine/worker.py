@@ -179,6 +179,17 @@ def capture_output():
 
 _HEADER = struct.Struct("<Q")
 
+#: Bytes of data above which a finished variable's result is not sent as progress (only in the
+#: task's result): what a task stopped midway keeps is what was sent.
+PROGRESS_LIMIT = 1 << 20
+
+
+def _nbytes(result):
+    total = 0
+    for value in (result.data, result.summary, result.preview):
+        total += getattr(value, "nbytes", 0) or (len(value) if isinstance(value, bytes) else 0)
+    return total
+
 
 def send(stream, obj):
     """Write one message (cloudpickled) to a binary stream."""
@@ -208,8 +219,9 @@ def main(argv=None):
 
     The first message is the kernel's ``sys.path`` (so variables defined in importable
     modules resolve the same way); then tasks, each answered with ``("result", TaskResult)``
-    or ``("error", text)``, after ``("progress", name, result)`` messages as each variable
-    starts and ends.
+    or ``("error", text)``, after ``("progress", name, result, ended)`` messages as each
+    variable starts and ends (``result`` None at its end: not sent, being over
+    :data:`PROGRESS_LIMIT` or not picklable).
     """
     argv = sys.argv[1:] if argv is None else argv
     inbox = os.fdopen(int(argv[0]), "rb")
@@ -224,10 +236,13 @@ def main(argv=None):
         if task is None:
             return
         def progress(name, result):
+            ended = result is not None
+            if ended and result is not False and _nbytes(result) > PROGRESS_LIMIT:
+                result = None  # too big to send twice: a task stopped midway computes it again
             try:
-                send(outbox, ("progress", name, result))
+                send(outbox, ("progress", name, result, ended))
             except Exception:  # a result that cannot be pickled: it comes with the rest
-                send(outbox, ("progress", name, False))
+                send(outbox, ("progress", name, None, ended))
 
         try:
             reply = ("result", execute(task, progress))

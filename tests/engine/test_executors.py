@@ -329,3 +329,30 @@ def test_a_task_given_a_database_stores_its_results_itself(tmp_path):
     assert not result.stored
     np.testing.assert_array_equal(result.outcome.results[0].data, np.arange(1000.0))
     assert "the kernel stores the results" in result.log
+
+
+def test_a_big_result_finished_before_a_hang_is_computed_again_not_lost(proposal):
+    # Worker processes do not send results over PROGRESS_LIMIT as they finish: a task stopped
+    # later leaves such a variable to the next task, which computes it again.
+    code = '''
+        import time
+        import numpy as np
+
+        @Variable(title="Big")
+        def big(run):
+            return np.ones((600, 600))  # 2.9 MB
+
+        @Variable(title="Hangs")
+        def hangs(run, b: "var#big"):
+            while True:
+                time.sleep(0.01)
+    '''
+    with RunTable(proposal, settle=0.1, poll=0.1, executor="processes", timeout=2) as table:
+        assert table.wait(30)
+        for var in cell_variables(code):
+            table.add_variable(var)
+        assert table.wait(120)
+        errors = table.errors()
+        for run in (1, 2, 3):
+            assert table._db.read_data(run, "big").shape == (600, 600)
+            assert "TimeoutError" in errors[(run, "hangs")]
