@@ -96,11 +96,11 @@ class DamnitReader:
         os.environ["DAMNIT_NB_CACHE_DIR"] = cache_dir
 
     def reset(self):
-        from damnit_nb.data import cache, files, source
+        from damnit_nb.data import cache, files, h5access
 
         cache.flush()  # background writes of the catalogue cache finish before the next timing
         files.default_cache.close()
-        source._keys_cache.clear()
+        h5access.forget_key_lists()
         gc.collect()
 
     def drop_cache(self, run_dir):

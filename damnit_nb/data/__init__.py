@@ -18,8 +18,9 @@ read as far as they are consistent, and what is not is reported naming the file.
 
 Modules: ``catalogue`` (what a file holds), ``cache`` (catalogues kept between opens, in the
 user's cache directory), ``files`` (shared open-file cache), ``run`` (``DataCollection`` and
-opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``auxiliary``
-(``run.auxiliary``), ``exceptions``.
+opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``h5access``
+(reading inside one file: key lists, RUN values), ``selection`` (``by_id``, ``by_index``),
+``auxiliary`` (``run.auxiliary``), ``exceptions``.
 
 Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, default
 ``/gpfs/exfel/exp``), ``DAMNIT_NB_CACHE_DIR`` (catalogue cache location).
@@ -35,7 +36,8 @@ from .exceptions import (
     TrainIDError,
 )
 from .key import KeyData
-from .run import DataCollection, H5File, RunDirectory, by_id, by_index, open_run
+from .run import DataCollection, H5File, RunDirectory, open_run
+from .selection import by_id, by_index
 from .source import SourceData
 
 __all__ = [

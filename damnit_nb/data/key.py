@@ -8,14 +8,14 @@ with one HDF5 call straight into the output array.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from .cache import save_loaded
-from .exceptions import FileFormatError, IncompleteFileError
+from .exceptions import IncompleteFileError
 from .files import open_file, read_unchanged
+from .h5access import decode_strings, reading, run_value
 from .sections import SectionFlags
+from .selection import by_index, select_train_ids, split_slices
 
 __all__ = ["KeyData"]
 
@@ -103,31 +103,6 @@ def _missing_rows(cat, dataset, nrows, chunks):
     )
 
 
-@contextmanager
-def _reading(cat, dataset):
-    """Report problems reading *dataset* of the file *cat* as errors naming the file."""
-    try:
-        yield
-    except FileFormatError:
-        raise
-    except KeyError as e:
-        raise FileFormatError(
-            cat.path,
-            f"no dataset {dataset} ({e})",
-            "The key may be missing from this file only (select the trains of other files), "
-            "or the file is still being written (try again later).",
-        ) from e
-    except (OSError, RuntimeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise FileFormatError(
-            cat.path,
-            f"cannot read {dataset} ({e})",
-            "The file may be incomplete or damaged: if it is still being written, try again "
-            "later; otherwise move it out of the run directory.",
-        ) from e
-
-
 def _read_hyperslabs(f, cat, path, chunks, out, pos):
     """Read *chunks* (rows of one dataset of the open file *f*) into ``out[pos:...]``."""
     import h5py
@@ -172,12 +147,12 @@ def _read_block(path, dataset_path, start, n, dtype, entry_shape):
     """
     out = np.empty((n,) + tuple(entry_shape), dtype=dtype)
     where = _File(path)
-    with open_file(path) as f, _reading(where, dataset_path):
+    with open_file(path) as f, reading(where, dataset_path):
         if dtype.hasobject:
             out[...] = f[dataset_path][start:start + n]
         else:
             _read_hyperslabs(f, where, dataset_path, [_Rows(start, n)], out, 0)
-    return _decode_strings(out)
+    return decode_strings(out)
 
 
 def _roi_shape(entry_shape, roi):
@@ -196,16 +171,6 @@ def _roi_coordinates(entry_shape, roi):
     roi = roi + (slice(None),) * (len(entry_shape) - len(roi))
     return [np.arange(n)[r] if not isinstance(r, (int, np.integer)) else int(np.arange(n)[r])
             for n, r in zip(entry_shape, roi)]
-
-
-def _decode_strings(arr):
-    """Object arrays of bytes (HDF5 variable-length strings) -> object arrays of str."""
-    if arr.dtype.hasobject and arr.dtype.names is None:
-        flat = [x.decode("utf-8", "surrogateescape") if isinstance(x, bytes) else x for x in arr.flat]
-        out = np.empty(arr.shape, dtype=object)
-        out.flat[:] = flat
-        return out
-    return arr
 
 
 class KeyData(SectionFlags):
@@ -272,7 +237,7 @@ class KeyData(SectionFlags):
         if self._meta is None:
             cat = self.files[0]
             path = self._dataset_path(cat)
-            with open_file(cat.path) as f, _reading(cat, path):
+            with open_file(cat.path) as f, reading(cat, path):
                 ds = f[path]
                 attrs = dict(ds.attrs)
                 if self.is_control and self.key.endswith(".value"):
@@ -433,10 +398,8 @@ class KeyData(SectionFlags):
 
     # --- selection -------------------------------------------------------------
     def select_trains(self, trains):
-        """A new KeyData restricted to *trains* (see :func:`damnit_nb.data.run.select_train_ids`)."""
-        from .run import _select_train_ids
-
-        tids = _select_train_ids(self._train_ids, trains)
+        """A new KeyData restricted to *trains* (see :func:`damnit_nb.data.selection.select_train_ids`)."""
+        tids = select_train_ids(self._train_ids, trains)
         return KeyData(self.source, self.key, section=self.section, files=self.files,
                        train_ids=tids, selected=tids, inc_suspect_trains=self.inc_suspect_trains,
                        h5path=self._h5path)
@@ -451,9 +414,7 @@ class KeyData(SectionFlags):
         matching parts. See :meth:`DataCollection.split_trains
         <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
         """
-        from .run import _split_slices, by_index
-
-        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        slices = split_slices(len(self._train_ids), parts, trains_per_part)
         return (self.select_trains(by_index[sl]) for sl in slices)
 
     def drop_empty_trains(self):
@@ -480,7 +441,7 @@ class KeyData(SectionFlags):
         path = self._dataset_path(cat)
 
         def read(f):
-            with _reading(cat, path):
+            with reading(cat, path):
                 ds = f[path]
                 if row + n > ds.shape[0]:
                     tid = next((t for t, hit in self._train_lookup().items()
@@ -494,7 +455,7 @@ class KeyData(SectionFlags):
                     )
                 return ds[row:row + n]
 
-        data = _decode_strings(np.asarray(read_unchanged(cat.path, read)))
+        data = decode_strings(np.asarray(read_unchanged(cat.path, read)))
         if n == 1 and not keep_dims:
             data = data[0]
         return data
@@ -553,7 +514,7 @@ class KeyData(SectionFlags):
             path = self._dataset_path(cat)
 
             def read(f, cat=cat, group=group, path=path, pos=pos):
-                with _reading(cat, path):
+                with reading(cat, path):
                     if fast:
                         _read_hyperslabs(f, cat, path, group, out, pos)
                         return
@@ -572,7 +533,7 @@ class KeyData(SectionFlags):
 
             read_unchanged(cat.path, read)
             pos += sum(c.total for c in group)
-        return _decode_strings(out)
+        return decode_strings(out)
 
     def xarray(self, extra_dims=None, roi=(), name=None):
         """Read the data as an ``xarray.DataArray`` labelled with train IDs.
@@ -738,11 +699,7 @@ class KeyData(SectionFlags):
 
     def run_value(self):
         """The value of this control key at the start of the run (RUN section)."""
-        from .source import SourceData
-
-        return SourceData(self.source, section=self.section, files=self.files,
-                          train_ids=self._train_ids).run_value(self.key)
-
+        return run_value(self.files[0] if self.files else None, self.source, self.key)
 
 def _as_str(v):
     if isinstance(v, bytes):
