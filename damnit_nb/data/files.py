@@ -3,7 +3,9 @@
 Runs can span hundreds of files and the operating system limits open files, so data files
 are opened on demand through one :class:`FileHandleCache`: a thread-safe LRU of read-only
 ``h5py.File`` handles. When more than ``max_open`` files are open, the least recently used
-handle that no reader holds is closed; it is reopened transparently next time. A file whose
+handle that no reader holds is closed; it is reopened transparently next time.
+:meth:`FileHandleCache.release` closes the handles of some files (a collection's, see
+``DataCollection.close()``) before the limit is reached. A file whose
 size or mtime changed since it was opened (a run still being written) is reopened, so reads
 see the new content. A forked child process starts with no handles of its own.
 
@@ -136,6 +138,7 @@ class FileHandleCache:
         self._files = OrderedDict()  # path -> h5py.File
         self._sigs = {}  # path -> (size, mtime_ns) when opened
         self._pins = {}  # path -> number of readers holding it
+        self._closing = set()  # paths to close when their last reader lets go (release())
         self._pid = os.getpid()
 
     def __len__(self):
@@ -160,6 +163,8 @@ class FileHandleCache:
                     self._pins[path] = n
                 else:
                     self._pins.pop(path, None)
+                    if path in self._closing:
+                        self._drop(path)
                 self._evict()
 
     def _acquire(self, path):
@@ -168,6 +173,7 @@ class FileHandleCache:
             if self._pid != os.getpid():
                 # A forked child: HDF5 handles inherited from the parent are not usable here.
                 self._files, self._sigs, self._pins = OrderedDict(), {}, {}
+                self._closing = set()
                 self._pid = os.getpid()
             f = self._files.get(path)
             if f is not None and not self._pins.get(path) and (
@@ -178,6 +184,7 @@ class FileHandleCache:
                 f = None
             if f is not None:
                 self._files.move_to_end(path)
+                self._closing.discard(path)  # wanted again: kept, like any other handle
             else:
                 f = open_h5(path)
                 self._files[path] = f
@@ -190,6 +197,7 @@ class FileHandleCache:
         # Called with the lock held.
         f = self._files.pop(path, None)
         self._sigs.pop(path, None)
+        self._closing.discard(path)
         if f is not None:
             try:
                 f.close()
@@ -219,6 +227,22 @@ class FileHandleCache:
             paths = [os.fspath(path)] if path is not None else list(self._files)
             for p in paths:
                 if not self._pins.get(p):
+                    self._drop(p)
+
+    def release(self, paths):
+        """Close the handles of *paths*: idle ones now, those in use when their last reader
+        is done. Other files' handles are left alone; a released file is opened again when
+        next read. Safe to call for files that are not open."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return  # a forked child: the handles are the parent's
+            for p in paths:
+                p = os.fspath(p)
+                if p not in self._files:
+                    continue
+                if self._pins.get(p):
+                    self._closing.add(p)
+                else:
                     self._drop(p)
 
 

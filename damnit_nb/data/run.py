@@ -521,11 +521,25 @@ class DataCollection:
 
         print(run_summary(self, keys=details_for_sources or False))
 
-    # Context-manager support (files are shared and closed by the handle cache).
+    # --- open files ------------------------------------------------------------------
+    def close(self):
+        """Close the open HDF5 handles of this collection's files.
+
+        Files are opened on demand and kept open in a shared cache of handles (see
+        :mod:`.files`) until its open-files limit; ``close()`` releases this collection's
+        files at once, for example when a finished run will not be read again soon. Only
+        its own files are closed (handles in use by a read in progress once it ends);
+        collections sharing them, and this one, still work: a file is opened again when
+        next read. Safe to call more than once. ``with RunDirectory(...) as run:`` closes
+        the files at the end of the block.
+        """
+        handle_cache.release(c.path for c in self._files)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
 
