@@ -22,10 +22,15 @@ opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``h5acce
 (reading inside one file: key lists, RUN values), ``selection`` (``by_id``, ``by_index``),
 ``auxiliary`` (``run.auxiliary``), ``exceptions``.
 
+The catalogue cache is written in the background and, at the latest, when the process exits;
+``flush_cache(timeout)`` writes it now (call it before ending a process with ``os._exit``).
+``run.close()`` (or ``with RunDirectory(...) as run:``) closes the run's open files.
+
 Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, default
 ``/gpfs/exfel/exp``), ``DAMNIT_NB_CACHE_DIR`` (catalogue cache location).
 """
 
+from .cache import flush as flush_cache
 from .catalogue import FileCatalogue, read_catalogue
 from .exceptions import (
     FileFormatError,
@@ -49,6 +54,7 @@ __all__ = [
     "KeyData",
     "FileCatalogue",
     "read_catalogue",
+    "flush_cache",
     "by_id",
     "by_index",
     "SourceNameError",

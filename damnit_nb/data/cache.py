@@ -16,14 +16,22 @@ all arrays concatenated (padded to 8 bytes), so loading is one read and no copy.
 is not stored: catalogues read it from their file when asked. Writing goes to a temporary
 file renamed into place, so readers never see a partial cache; a cache that cannot be read
 or written is ignored. Raw data is never written: the cache lives outside run directories.
+
+What is queued is written before the process exits, so the next process opens warm: at
+interpreter exit (``atexit``) and at the end of a ``multiprocessing`` child (which leaves
+through ``os._exit``), waiting at most ``EXIT_FLUSH_SECONDS``, so an exit never hangs on a
+slow or broken cache directory. A process that ends otherwise (killed, or ``os._exit``
+elsewhere) should call :func:`flush` first, e.g. when a worker finishes a task.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import os.path as osp
+import sys
 import tempfile
 import threading
 import time
@@ -33,13 +41,16 @@ import numpy as np
 
 from .catalogue import _NOT_LOADED, FileCatalogue
 
-__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV"]
+__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV",
+           "EXIT_FLUSH_SECONDS"]
 
 CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
 _FORMAT = 3
 _MAGIC = b"DNBCAT02"
 #: Files modified this recently may still be written to: their entries are not stored.
 SETTLE_SECONDS = 2.0
+#: At exit, queued writes are waited for at most this long (seconds).
+EXIT_FLUSH_SECONDS = 5.0
 
 
 def cache_dir():
@@ -271,8 +282,14 @@ def save_loaded(cats):
 
 
 def flush(timeout=10.0):
-    """Wait until the catalogues queued by :func:`save_loaded` are written."""
-    _writer.flush(timeout)
+    """Wait until the catalogues queued by :func:`save_loaded` (and by opening runs) are
+    written, at most *timeout* seconds. True if nothing is left to write, False if some is
+    (the time ran out). Called at exit (see the module docstring)."""
+    return _writer.flush(timeout)
+
+
+def _flush_at_exit():
+    _writer.flush(EXIT_FLUSH_SECONDS)
 
 
 class _Writer:
@@ -281,12 +298,16 @@ class _Writer:
     DELAY = 0.05  # seconds to gather the loads of one read before writing
 
     def __init__(self):
+        self._reset()
+
+    def _reset(self):
+        # Also in a forked child: the parent's lock may have been held, its thread is gone,
+        # and what it queued is the parent's to write.
         self._cond = threading.Condition()
-        self._pending = {}  # (id(store), run_dir) -> (store, run_dir, [cats])
+        self._pending = {}  # (id(store), run_dir) -> _Job
         self._busy = 0
         self._urgent = False  # someone waits in flush(): write at once
         self._thread = None
-        self._pid = None
 
     def add(self, cats, replace=None):
         """Queue *cats* to be merged into their stores; with ``replace=(store, run_dir)``,
@@ -301,24 +322,26 @@ class _Writer:
                     d = osp.dirname(c.path)
                     job = self._pending.setdefault((id(c._store), d), _Job(c._store, d))
                     job.merge.append(c)
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="damnit_nb-catalogue-cache")
                 self._thread.start()
+                _exit_hook_for_multiprocessing()
             self._cond.notify_all()
 
     def flush(self, timeout=10.0, run_dir=None):
+        """Wait for the queued writes (of *run_dir*, or all); False if some are left."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._busy or any(run_dir is None or job.run_dir == run_dir
                                     for job in self._pending.values()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
-                    return
+                    return False
                 self._urgent = True
                 self._cond.notify_all()
                 self._cond.wait(remaining)
+        return True
 
     def _run(self):
         while True:
@@ -365,3 +388,19 @@ class _Job:
 
 
 _writer = _Writer()
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_writer._reset)
+
+_mp_hook_pid = None
+
+
+def _exit_hook_for_multiprocessing():
+    """Flush at the end of a multiprocessing child too: it skips atexit (``os._exit``) but
+    runs multiprocessing's finalizers, which each child registers afresh."""
+    global _mp_hook_pid
+    util = sys.modules.get("multiprocessing.util")  # imported in every such child
+    if util is None or _mp_hook_pid == os.getpid():
+        return
+    _mp_hook_pid = os.getpid()
+    util.Finalize(None, _flush_at_exit, exitpriority=100)
