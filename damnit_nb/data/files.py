@@ -75,6 +75,26 @@ def _note_locked(path, locked):
             _locked.discard(path)
 
 
+_fapls = {}  # locking -> file access property list
+
+
+def _h5file(path, locking=None):
+    """``h5py.File(path, "r")`` (or with ``locking=False``), its file access property list
+    made once rather than for every file (runs open hundreds)."""
+    import h5py
+
+    fapl = _fapls.get(locking)
+    if fapl is None:
+        # What h5py.File makes for these arguments.
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+        fapl.set_alignment(1, 1)
+        if locking is not None:
+            fapl.set_file_locking(locking, ignore_when_disabled=False)
+        _fapls[locking] = fapl
+    return h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, fapl=fapl))
+
+
 def open_h5(path):
     """Open *path* read-only as ``h5py.File``.
 
@@ -82,17 +102,15 @@ def open_h5(path):
     Raises FileNotFoundError for a missing file, :class:`IncompleteFileError` for an empty or
     truncated one and :class:`FileFormatError` for anything else that is not HDF5.
     """
-    import h5py
-
     path = os.fspath(path)
     try:
-        f = h5py.File(path, "r")
+        f = _h5file(path)
     except OSError as first:
         # Locked by a writer elsewhere, or opened here with other locking flags.
         locked = any(m in str(first) for m in ("unable to lock file", "file locking flag"))
         if os.path.isfile(path):
             try:
-                f = h5py.File(path, "r", locking=False)
+                f = _h5file(path, locking=False)
             except OSError as second:
                 if locked:
                     _note_locked(path, True)

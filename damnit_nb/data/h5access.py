@@ -2,11 +2,13 @@
 
 The keys a source's group lists (:func:`list_keys`, memoised per file), its RUN values
 (:func:`run_keys`, :func:`run_value`, :func:`run_values`), HDF5 strings decoded
-(:func:`decode_strings`), and read errors reported naming the file (:func:`reading`).
+(:func:`decode_strings`), attributes (:func:`read_attributes`), and read errors reported
+naming the file (:func:`reading`).
 """
 
 from __future__ import annotations
 
+import codecs
 import threading
 from contextlib import contextmanager
 
@@ -19,12 +21,17 @@ from .files import open_file
 __all__ = [
     "reading",
     "decode_strings",
+    "read_attributes",
     "list_keys",
     "forget_key_lists",
     "run_keys",
     "run_value",
     "run_values",
 ]
+
+# h5py decodes HDF5 string types as ASCII: look the codec up (an import) with this module
+# rather than at the first attribute read.
+codecs.lookup("ascii")
 
 _keys_lock = threading.Lock()
 _keys_cache = {}  # (path, size, mtime, section, stored source) -> {key: dataset path}
@@ -64,6 +71,24 @@ def decode_strings(arr):
         out.flat[:] = flat
         return out
     return arr
+
+
+def read_attributes(f, path, names=None, *, parent=False):
+    """``{name: value}`` of the attributes of the object *path* in the open file *f*, as
+    ``h5py`` reads them (``dict(f[path].attrs)``); with *names*, only those of them that exist
+    (the others are not read). With *parent*, the parent group's attributes override the
+    object's (Karabo keeps most of a control key's attributes on its group, as EXtra-data
+    reads them)."""
+    obj = f[path]
+    objs = [obj, obj.parent] if parent else [obj]
+    attrs = {}
+    for o in objs:
+        if names is None:
+            attrs.update(o.attrs)
+        else:
+            found = o.attrs
+            attrs.update((n, found[n]) for n in names if n in found)
+    return attrs
 
 
 def list_keys(cat, section, source):

@@ -13,7 +13,7 @@ import numpy as np
 from .cache import save_loaded
 from .exceptions import IncompleteFileError
 from .files import open_file, read_unchanged
-from .h5access import decode_strings, reading, run_value
+from .h5access import decode_strings, read_attributes, reading, run_value
 from .sections import SectionFlags
 from .selection import by_index, select_train_ids, split_slices
 
@@ -21,6 +21,9 @@ __all__ = ["KeyData"]
 
 #: Largest block of :meth:`KeyData.dask_array`, in bytes (bigger runs of rows are split).
 DASK_BLOCK_BYTES = 1 << 30
+
+#: The attributes ``units`` and ``units_name`` are made of (read with the data's type).
+_UNITS_ATTRS = ("unitSymbol", "metricPrefixSymbol", "unitName", "metricPrefixName")
 
 
 class _Chunk:
@@ -234,17 +237,22 @@ class KeyData(SectionFlags):
         return self._dataset_path(self.files[0])
 
     def _read_meta(self):
+        """(dtype, entry shape, units attributes), from the first file."""
         if self._meta is None:
+            import h5py
+
             cat = self.files[0]
             path = self._dataset_path(cat)
             with open_file(cat.path) as f, reading(cat, path):
-                ds = f[path]
-                attrs = dict(ds.attrs)
-                if self.is_control and self.key.endswith(".value"):
-                    # Karabo attributes of control keys sit mostly on the parent group.
-                    attrs.update(ds.parent.attrs)
-                self._meta = (ds.dtype, tuple(ds.shape[1:]), attrs)
+                dsid = h5py.h5d.open(f.id, path.encode())
+                units = read_attributes(f, path, _UNITS_ATTRS, parent=self._attrs_on_parent)
+                self._meta = (dsid.dtype, tuple(dsid.shape[1:]), units)
         return self._meta
+
+    @property
+    def _attrs_on_parent(self):
+        # Karabo attributes of control keys sit mostly on the parent group.
+        return self.is_control and self.key.endswith(".value")
 
     @property
     def dtype(self):
@@ -271,7 +279,10 @@ class KeyData(SectionFlags):
 
     def attributes(self):
         """All HDF5 attributes stored with this key (from the first file)."""
-        return dict(self._read_meta()[2])
+        cat = self.files[0]
+        path = self._dataset_path(cat)
+        with open_file(cat.path) as f, reading(cat, path):
+            return read_attributes(f, path, parent=self._attrs_on_parent)
 
     @property
     def units(self):
