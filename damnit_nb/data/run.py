@@ -92,7 +92,9 @@ class DataCollection:
         if source_files is None:
             found = {}
             for cat in self._files:  # in file order already
-                for src in cat.all_sources:
+                for src in cat.control_sources:
+                    found.setdefault(src, []).append(cat)
+                for src in cat.instrument_sources:
                     found.setdefault(src, []).append(cat)
             self._source_files = {s: tuple(fs) for s, fs in found.items()}
         else:
@@ -106,16 +108,17 @@ class DataCollection:
             self._sections[src] = "CONTROL" if src in fs[0].control_sources else "INSTRUMENT"
         self._legacy = {}
         for cat in self._files:
-            self._legacy.update(cat.legacy_sources)
+            if cat.legacy_sources:
+                self._legacy.update(cat.legacy_sources)
         self._keys = dict(keys or {})  # source -> frozenset of selected keys (absent = all)
 
         if train_ids is None:
-            sources = set(self._source_files)
-            parts = [
-                (c.train_ids if inc_suspect_trains else c.train_ids[c.flag])
-                for c in self._files
-                if not sources.isdisjoint(c.all_sources)
-            ]
+            if source_files is None:  # every file with a source
+                used = [c for c in self._files if c.control_sources or c.instrument_sources]
+            else:
+                sources = set(self._source_files)
+                used = [c for c in self._files if not sources.isdisjoint(c.all_sources)]
+            parts = [c.train_ids if inc_suspect_trains else c.train_ids[c.flag] for c in used]
             train_ids = _sorted_unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
             if not inc_suspect_trains:
                 save_loaded(self._files)  # the flags were read
@@ -555,9 +558,8 @@ def _sorted_unique(arr):
 
 
 def _file_order(cat):
-    tids = cat.train_ids
-    first = int(tids.min()) if len(tids) else np.iinfo(np.int64).max
-    return (first, cat.path)
+    first = cat.first_train
+    return (np.iinfo(np.int64).max if first is None else first, cat.path)
 
 
 # --- opening --------------------------------------------------------------------------
@@ -659,7 +661,8 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
         entries = {e.name: e for e in os.scandir(path) if e.name.endswith(".h5") and e.is_file()}
     except OSError as e:
         raise NoDataError(path, f"Cannot list run directory {path}: {e.strerror}.") from e
-    names = sorted(n for n in entries if fnmatch.fnmatch(n, include))
+    names = sorted(entries if include == "*" else
+                   (n for n in entries if fnmatch.fnmatch(n, include)))
     if not names:
         raise NoDataError(path)
 
