@@ -14,15 +14,6 @@ from damnit_nb.data.cache import CatalogueCache, flush
 from damnit_nb.data.files import default_cache as default_handles
 
 
-@pytest.fixture
-def settled_run(example_runs, tmp_path):
-    """A copy of the uneven example run whose files look written a minute ago."""
-    dest = tmp_path / "r0001"
-    shutil.copytree(example_runs("uneven-1.0"), dest)
-    _age(dest)
-    return dest
-
-
 def _age(directory, seconds=60):
     t = time.time() - seconds
     for name in os.listdir(directory):

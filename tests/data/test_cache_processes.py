@@ -2,14 +2,10 @@
 exit stays bounded when the cache cannot be written."""
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
-
-import pytest
 
 from damnit_nb.data.cache import CACHE_DIR_ENV, CatalogueCache
 
@@ -44,17 +40,6 @@ run = RunDirectory(sys.argv[1])
 run[{XGM_KEY!r}].ndarray()
 print(len(run.files), reads["catalogues"], reads["index"])
 """
-
-
-@pytest.fixture
-def settled_run(example_runs, tmp_path):
-    """A copy of the uneven example run whose files look written a minute ago."""
-    dest = tmp_path / "r0001"
-    shutil.copytree(example_runs("uneven-1.0"), dest)
-    t = time.time() - 60
-    for name in os.listdir(dest):
-        os.utime(dest / name, (t, t))
-    return dest
 
 
 def _run(script, *args, cache_dir):
