@@ -18,7 +18,7 @@ def main(argv=None):
 
     p_demo = sub.add_parser("demo", help="JupyterLab on a live simulated proposal")
     demo.add_arguments(p_demo)
-    p_demo.set_defaults(func=demo.run_cli)
+    p_demo.set_defaults(func=_demo)
 
     p_ls = sub.add_parser("ls", help="summary of a run: trains, detectors, sources, keys",
                           description=_ls.__doc__)
@@ -29,6 +29,18 @@ def main(argv=None):
     if args.command == "ls" and args.run is None and args.data is not None:
         p_ls.error("--data needs a proposal and a run number (ls PROPOSAL RUN), not a directory")
     return args.func(args) or 0
+
+
+def _demo(args):
+    from . import demo
+    from ._processes import require_psutil
+
+    try:
+        require_psutil()  # checked first: without it, the demo could not stop what it starts
+    except ImportError as e:
+        print(f"damnit_nb demo: error: {e}", file=sys.stderr)
+        return 2
+    return demo.run_cli(args)
 
 
 def _ls_arguments(parser):

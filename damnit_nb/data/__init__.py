@@ -18,13 +18,19 @@ read as far as they are consistent, and what is not is reported naming the file.
 
 Modules: ``catalogue`` (what a file holds), ``cache`` (catalogues kept between opens, in the
 user's cache directory), ``files`` (shared open-file cache), ``run`` (``DataCollection`` and
-opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``auxiliary``
-(``run.auxiliary``), ``exceptions``.
+opening functions), ``source`` (``SourceData``), ``key`` (``KeyData``), ``h5access``
+(reading inside one file: key lists, RUN values), ``selection`` (``by_id``, ``by_index``),
+``auxiliary`` (``run.auxiliary``), ``exceptions``.
+
+The catalogue cache is written in the background and, at the latest, when the process exits;
+``flush_cache(timeout)`` writes it now (call it before ending a process with ``os._exit``).
+``run.close()`` (or ``with RunDirectory(...) as run:``) closes the run's open files.
 
 Environment: ``DAMNIT_NB_DATA_ROOT`` (where ``open_run`` looks for proposals, default
 ``/gpfs/exfel/exp``), ``DAMNIT_NB_CACHE_DIR`` (catalogue cache location).
 """
 
+from .cache import flush as flush_cache
 from .catalogue import FileCatalogue, read_catalogue
 from .exceptions import (
     FileFormatError,
@@ -35,7 +41,8 @@ from .exceptions import (
     TrainIDError,
 )
 from .key import KeyData
-from .run import DataCollection, H5File, RunDirectory, by_id, by_index, open_run
+from .run import DataCollection, H5File, RunDirectory, open_run
+from .selection import by_id, by_index
 from .source import SourceData
 
 __all__ = [
@@ -47,6 +54,7 @@ __all__ = [
     "KeyData",
     "FileCatalogue",
     "read_catalogue",
+    "flush_cache",
     "by_id",
     "by_index",
     "SourceNameError",

@@ -12,18 +12,28 @@ called by the readers), so a source read once is located without opening files n
 Cache location: ``$DAMNIT_NB_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/damnit_nb`` or
 ``~/.cache/damnit_nb``; inside it ``catalogues/<hash of the run directory>.cat``. Each file
 holds a magic string, the length of a JSON manifest, the manifest, and one uint64 array with
-all arrays concatenated (padded to 8 bytes), so loading is one read and no copy. Run metadata
+all arrays concatenated (padded to 8 bytes): a table with a row of numbers per file, the
+train IDs and what was read lazily. What files have in common (sources, index groups, format
+version) is stored once in the manifest. Loading is one read, no copy, few objects. Run metadata
 is not stored: catalogues read it from their file when asked. Writing goes to a temporary
 file renamed into place, so readers never see a partial cache; a cache that cannot be read
 or written is ignored. Raw data is never written: the cache lives outside run directories.
+
+What is queued is written before the process exits, so the next process opens warm: at
+interpreter exit (``atexit``) and at the end of a ``multiprocessing`` child (which leaves
+through ``os._exit``), waiting at most ``EXIT_FLUSH_SECONDS``, so an exit never hangs on a
+slow or broken cache directory. A process that ends otherwise (killed, or ``os._exit``
+elsewhere) should call :func:`flush` first, e.g. when a worker finishes a task.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
 import os.path as osp
+import sys
 import tempfile
 import threading
 import time
@@ -31,15 +41,18 @@ from functools import partial
 
 import numpy as np
 
-from .catalogue import _NOT_LOADED, FileCatalogue
+from .catalogue import _NOT_LOADED, FileCatalogue, FrozenMap
 
-__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV"]
+__all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV",
+           "EXIT_FLUSH_SECONDS"]
 
 CACHE_DIR_ENV = "DAMNIT_NB_CACHE_DIR"
-_FORMAT = 3
+_FORMAT = 4
 _MAGIC = b"DNBCAT02"
 #: Files modified this recently may still be written to: their entries are not stored.
 SETTLE_SECONDS = 2.0
+#: At exit, queued writes are waited for at most this long (seconds).
+EXIT_FLUSH_SECONDS = 5.0
 
 
 def cache_dir():
@@ -51,80 +64,116 @@ def cache_dir():
     return osp.join(base, "damnit_nb")
 
 
+#: Columns of the per-file table (uint64; ``_NONE`` where a part is not stored).
+_COLUMNS = ("size", "layout", "n_raw", "train_ids", "n_trains", "keep", "flag", "timestamps",
+            "first_train")
+_NONE = 2**64 - 1  # not loaded (flag, timestamps) or not needed (keep)
+_ABSENT = 2**64 - 2  # timestamps: the file has none
+
+
 def _pack(cats):
-    """(manifest dict, blob array) for a list of catalogues (their loaded parts only)."""
+    """(manifest dict, blob array) for a list of catalogues (their loaded parts only).
+
+    What files share (format version, sources, index groups: a run's files of one aggregator
+    have the same) is stored once, as a layout each file refers to; each file's numbers are
+    one row of a table in the blob, so loading builds few objects.
+    """
     parts = []
     offset = 0
 
-    def put(arr):
+    def put(arr, dtype=np.uint64):
         nonlocal offset
-        arr = np.ascontiguousarray(arr).astype(np.uint64, copy=False)
+        arr = np.ascontiguousarray(arr).astype(dtype, copy=False).view(np.uint64)
         parts.append(arr)
-        ref = [offset, len(arr)]
+        start = offset
         offset += len(arr)
-        return ref
+        return start
 
-    files = []
-    for cat in cats:
-        entry = {
-            "name": osp.basename(cat.path),
-            "size": cat.size,
-            "mtime": cat.mtime,
-            "format_version": cat._format_version,
-            "train_ids": put(cat.train_ids),
-            "control_sources": sorted(cat.control_sources),
-            "instrument_sources": sorted(cat.instrument_sources),
-            "legacy_sources": dict(cat.legacy_sources),
-            "groups": {s: list(g) for s, g in cat.groups.items()},
-            "n_raw": cat._n_raw,
-            "keep": None if cat._keep is None else put(cat._keep),
-            "index": {
-                src: {g: [put(fc[0]), put(fc[1])] for g, fc in groups.items()}
-                for src, groups in cat.loaded_index().items()
-            },
-        }
-        if cat._flag is not _NOT_LOADED:
-            entry["flag"] = put(cat._flag)
-        if cat._timestamps is not _NOT_LOADED:
-            entry["timestamps"] = None if cat._timestamps is None else put(cat._timestamps)
-        files.append(entry)
+    layouts, layout_ids = [], {}
+    names, rows, mtimes, index = [], [], [], {}
+    for pos, cat in enumerate(cats):
+        groups = {s: list(g) for s, g in cat.groups.items()}
+        layout = [cat._format_version, sorted(cat.control_sources),
+                  sorted(cat.instrument_sources), dict(sorted(cat.legacy_sources.items())),
+                  dict(sorted(groups.items()))]
+        key = json.dumps(layout)
+        if key not in layout_ids:
+            layout_ids[key] = len(layouts)
+            layouts.append(layout)
+        tids = cat.train_ids
+        if cat._timestamps is _NOT_LOADED:
+            ts = _NONE
+        elif cat._timestamps is None:
+            ts = _ABSENT
+        else:
+            ts = put(cat._timestamps)
+        rows.append((
+            cat.size, layout_ids[key], cat._n_raw, put(tids), len(tids),
+            _NONE if cat._keep is None else put(cat._keep),
+            _NONE if cat._flag is _NOT_LOADED else put(cat._flag),
+            ts,
+            _NONE if not len(tids) else cat.first_train,
+        ))
+        names.append(osp.basename(cat.path))
+        mtimes.append(cat.mtime)
+        loaded = cat.loaded_index()
+        if loaded:
+            index[str(pos)] = {
+                src: {g: [put(f), len(f), put(c), len(c)] for g, (f, c) in groups.items()}
+                for src, groups in loaded.items()
+            }
+    table = put(np.array(rows, dtype=np.uint64).reshape(len(rows), len(_COLUMNS)).ravel())
+    mtime_ref = put(np.array(mtimes, dtype=np.float64), np.float64)
     blob = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-    return {"format": _FORMAT, "files": files}, blob
+    manifest = {"format": _FORMAT, "names": names, "layouts": layouts, "table": table,
+                "mtimes": mtime_ref, "index": index}
+    return manifest, blob
 
 
 def _unpack(run_dir, manifest, blob):
     """{file name: FileCatalogue} from a manifest and blob."""
-
-    def get(ref):
-        o, n = ref
-        return blob[o:o + n]
-
+    names = manifest["names"]
+    n = len(names)
+    start = manifest["table"]
+    table = blob[start:start + n * len(_COLUMNS)].reshape(n, len(_COLUMNS)).tolist()
+    start = manifest["mtimes"]
+    mtimes = blob[start:start + n].view(np.float64).tolist()
+    layouts = [
+        (fv, frozenset(control), frozenset(instrument), FrozenMap(legacy),
+         FrozenMap({s: tuple(g) for s, g in groups.items()}))
+        for fv, control, instrument, legacy, groups in manifest["layouts"]
+    ]
+    index = manifest["index"]
     out = {}
-    for f in manifest["files"]:
-        ts = f.get("timestamps", _NOT_LOADED)
-        keep = f["keep"]
-        out[f["name"]] = FileCatalogue(
-            osp.join(run_dir, f["name"]),
-            size=f["size"],
-            mtime=f["mtime"],
-            format_version=f["format_version"],
-            train_ids=get(f["train_ids"]),
-            flag=get(f["flag"]).astype(bool) if "flag" in f else _NOT_LOADED,
-            timestamps=ts if ts is None or ts is _NOT_LOADED else get(ts),
-            control_sources=f["control_sources"],
-            instrument_sources=f["instrument_sources"],
-            legacy_sources=f["legacy_sources"],
-            groups=f["groups"],
-            n_raw=f["n_raw"],
-            keep=None if keep is None else get(keep).astype(bool),
-            index_loader=partial(_unpack_index, f["index"], blob) if f["index"] else None,
+    prefix = osp.join(run_dir, "")
+    for pos, (name, row, mtime) in enumerate(zip(names, table, mtimes)):
+        size, layout, n_raw, tids, n_tids, keep, flag, ts, first = row
+        fv, control, instrument, legacy, groups = layouts[layout]
+        refs = index.get(str(pos))
+        out[name] = FileCatalogue(
+            prefix + name,
+            size=size,
+            mtime=mtime,
+            format_version=fv,
+            train_ids=blob[tids:tids + n_tids],
+            flag=_NOT_LOADED if flag == _NONE else blob[flag:flag + n_tids].astype(bool),
+            timestamps=(_NOT_LOADED if ts == _NONE else None if ts == _ABSENT
+                        else blob[ts:ts + n_tids]),
+            control_sources=control,
+            instrument_sources=instrument,
+            legacy_sources=legacy,
+            groups=groups,
+            n_raw=n_raw,
+            keep=None if keep == _NONE else blob[keep:keep + n_raw].astype(bool),
+            index_loader=partial(_unpack_index, refs, blob) if refs else None,
+            first_train=None if first == _NONE else first,
         )
     return out
 
 
 def _unpack_index(refs, blob):
     return {
-        src: {g: (blob[f[0]:f[0] + f[1]], blob[c[0]:c[0] + c[1]]) for g, (f, c) in groups.items()}
+        src: {g: (blob[fo:fo + fn], blob[co:co + cn]) for g, (fo, fn, co, cn) in groups.items()}
         for src, groups in refs.items()
     }
 
@@ -271,8 +320,14 @@ def save_loaded(cats):
 
 
 def flush(timeout=10.0):
-    """Wait until the catalogues queued by :func:`save_loaded` are written."""
-    _writer.flush(timeout)
+    """Wait until the catalogues queued by :func:`save_loaded` (and by opening runs) are
+    written, at most *timeout* seconds. True if nothing is left to write, False if some is
+    (the time ran out). Called at exit (see the module docstring)."""
+    return _writer.flush(timeout)
+
+
+def _flush_at_exit():
+    _writer.flush(EXIT_FLUSH_SECONDS)
 
 
 class _Writer:
@@ -281,12 +336,16 @@ class _Writer:
     DELAY = 0.05  # seconds to gather the loads of one read before writing
 
     def __init__(self):
+        self._reset()
+
+    def _reset(self):
+        # Also in a forked child: the parent's lock may have been held, its thread is gone,
+        # and what it queued is the parent's to write.
         self._cond = threading.Condition()
-        self._pending = {}  # (id(store), run_dir) -> (store, run_dir, [cats])
+        self._pending = {}  # (id(store), run_dir) -> _Job
         self._busy = 0
         self._urgent = False  # someone waits in flush(): write at once
         self._thread = None
-        self._pid = None
 
     def add(self, cats, replace=None):
         """Queue *cats* to be merged into their stores; with ``replace=(store, run_dir)``,
@@ -301,24 +360,26 @@ class _Writer:
                     d = osp.dirname(c.path)
                     job = self._pending.setdefault((id(c._store), d), _Job(c._store, d))
                     job.merge.append(c)
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="damnit_nb-catalogue-cache")
                 self._thread.start()
+                _exit_hook_for_multiprocessing()
             self._cond.notify_all()
 
     def flush(self, timeout=10.0, run_dir=None):
+        """Wait for the queued writes (of *run_dir*, or all); False if some are left."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._busy or any(run_dir is None or job.run_dir == run_dir
                                     for job in self._pending.values()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._thread is None or not self._thread.is_alive():
-                    return
+                    return False
                 self._urgent = True
                 self._cond.notify_all()
                 self._cond.wait(remaining)
+        return True
 
     def _run(self):
         while True:
@@ -365,3 +426,19 @@ class _Job:
 
 
 _writer = _Writer()
+atexit.register(_flush_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_writer._reset)
+
+_mp_hook_pid = None
+
+
+def _exit_hook_for_multiprocessing():
+    """Flush at the end of a multiprocessing child too: it skips atexit (``os._exit``) but
+    runs multiprocessing's finalizers, which each child registers afresh."""
+    global _mp_hook_pid
+    util = sys.modules.get("multiprocessing.util")  # imported in every such child
+    if util is None or _mp_hook_pid == os.getpid():
+        return
+    _mp_hook_pid = os.getpid()
+    util.Finalize(None, _flush_at_exit, exitpriority=100)

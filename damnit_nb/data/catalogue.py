@@ -137,6 +137,7 @@ class FileCatalogue:
         "_metadata",
         "_unsaved",
         "_store",
+        "_first",
     )
 
     def __init__(
@@ -158,6 +159,7 @@ class FileCatalogue:
         keep=None,
         n_raw=None,
         index_loader=None,
+        first_train=None,
     ):
         set_ = object.__setattr__
         set_(self, "path", os.fspath(path))
@@ -168,13 +170,17 @@ class FileCatalogue:
         set_(self, "train_ids", tids)
         set_(self, "control_sources", frozenset(control_sources))
         set_(self, "instrument_sources", frozenset(instrument_sources))
-        set_(self, "legacy_sources", FrozenMap(legacy_sources))
+        # (Frozen maps are shared as they are: a cache gives one to all files alike.)
+        set_(self, "legacy_sources", legacy_sources if isinstance(legacy_sources, FrozenMap)
+             else FrozenMap(legacy_sources))
         if groups is None:  # every source's index given
             index = {src: dict(g) for src, g in dict(index).items()}
             groups = {src: tuple(g) for src, g in index.items()}
             for src in self.control_sources:
                 groups.setdefault(src, ("",))
-        set_(self, "groups", FrozenMap({s: tuple(g) for s, g in dict(groups).items()}))
+        if not isinstance(groups, FrozenMap):
+            groups = FrozenMap({s: tuple(g) for s, g in dict(groups).items()})
+        set_(self, "groups", groups)
         # Which rows of the file's INDEX arrays are the catalogue's trains: None for the
         # first len(train_ids) rows, else a bool mask over the first n_raw rows.
         set_(self, "_keep", None if keep is None else _readonly(keep, bool))
@@ -182,13 +188,15 @@ class FileCatalogue:
         set_(self, "_flag", _NOT_LOADED if flag is _NOT_LOADED else _readonly(flag, bool))
         set_(self, "_timestamps", timestamps if timestamps is None or timestamps is _NOT_LOADED
              else _readonly(timestamps))
-        set_(self, "_index", _freeze_index(index))
+        set_(self, "_index", _freeze_index(index) if index else {})
         # A function giving more (already loaded) index entries when first needed, so a
         # cache can hand over catalogues without building every source's arrays.
         set_(self, "_index_pending", index_loader)
         set_(self, "_metadata", None if metadata is None else FrozenMap(metadata))
         set_(self, "_unsaved", False)
         set_(self, "_store", None)
+        # The smallest train ID (None: none), computed on first use unless given.
+        set_(self, "_first", _NOT_LOADED if first_train is None and len(tids) else first_train)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -199,7 +207,7 @@ class FileCatalogue:
     def __getstate__(self):
         self._idx()
         state = {name: getattr(self, name) for name in self.__slots__}
-        for name in ("_flag", "_timestamps"):
+        for name in ("_flag", "_timestamps", "_first"):
             if state[name] is _NOT_LOADED:
                 state[name] = "not loaded"
         state["_index"] = dict(state["_index"])
@@ -208,9 +216,10 @@ class FileCatalogue:
         return state
 
     def __setstate__(self, state):
+        state.setdefault("_first", _NOT_LOADED)
         for name in self.__slots__:
             value = state[name]
-            if name in ("_flag", "_timestamps") and isinstance(value, str):
+            if name in ("_flag", "_timestamps", "_first") and isinstance(value, str):
                 value = _NOT_LOADED
             object.__setattr__(self, name, value)
 
@@ -363,7 +372,9 @@ class FileCatalogue:
     @property
     def first_train(self):
         """The smallest train ID in the file, or None for a file without trains."""
-        return int(self.train_ids.min()) if len(self.train_ids) else None
+        if self._first is _NOT_LOADED:
+            object.__setattr__(self, "_first", int(self.train_ids.min()))
+        return self._first
 
     def resolve(self, source):
         """The name a source's data is stored under (follows legacy names)."""

@@ -3,7 +3,9 @@
 Runs can span hundreds of files and the operating system limits open files, so data files
 are opened on demand through one :class:`FileHandleCache`: a thread-safe LRU of read-only
 ``h5py.File`` handles. When more than ``max_open`` files are open, the least recently used
-handle that no reader holds is closed; it is reopened transparently next time. A file whose
+handle that no reader holds is closed; it is reopened transparently next time.
+:meth:`FileHandleCache.release` closes the handles of some files (a collection's, see
+``DataCollection.close()``) before the limit is reached. A file whose
 size or mtime changed since it was opened (a run still being written) is reopened, so reads
 see the new content. A forked child process starts with no handles of its own.
 
@@ -73,6 +75,26 @@ def _note_locked(path, locked):
             _locked.discard(path)
 
 
+_fapls = {}  # locking -> file access property list
+
+
+def _h5file(path, locking=None):
+    """``h5py.File(path, "r")`` (or with ``locking=False``), its file access property list
+    made once rather than for every file (runs open hundreds)."""
+    import h5py
+
+    fapl = _fapls.get(locking)
+    if fapl is None:
+        # What h5py.File makes for these arguments.
+        fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+        fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+        fapl.set_alignment(1, 1)
+        if locking is not None:
+            fapl.set_file_locking(locking, ignore_when_disabled=False)
+        _fapls[locking] = fapl
+    return h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY, fapl=fapl))
+
+
 def open_h5(path):
     """Open *path* read-only as ``h5py.File``.
 
@@ -80,17 +102,15 @@ def open_h5(path):
     Raises FileNotFoundError for a missing file, :class:`IncompleteFileError` for an empty or
     truncated one and :class:`FileFormatError` for anything else that is not HDF5.
     """
-    import h5py
-
     path = os.fspath(path)
     try:
-        f = h5py.File(path, "r")
+        f = _h5file(path)
     except OSError as first:
         # Locked by a writer elsewhere, or opened here with other locking flags.
         locked = any(m in str(first) for m in ("unable to lock file", "file locking flag"))
         if os.path.isfile(path):
             try:
-                f = h5py.File(path, "r", locking=False)
+                f = _h5file(path, locking=False)
             except OSError as second:
                 if locked:
                     _note_locked(path, True)
@@ -136,6 +156,7 @@ class FileHandleCache:
         self._files = OrderedDict()  # path -> h5py.File
         self._sigs = {}  # path -> (size, mtime_ns) when opened
         self._pins = {}  # path -> number of readers holding it
+        self._closing = set()  # paths to close when their last reader lets go (release())
         self._pid = os.getpid()
 
     def __len__(self):
@@ -160,6 +181,8 @@ class FileHandleCache:
                     self._pins[path] = n
                 else:
                     self._pins.pop(path, None)
+                    if path in self._closing:
+                        self._drop(path)
                 self._evict()
 
     def _acquire(self, path):
@@ -168,6 +191,7 @@ class FileHandleCache:
             if self._pid != os.getpid():
                 # A forked child: HDF5 handles inherited from the parent are not usable here.
                 self._files, self._sigs, self._pins = OrderedDict(), {}, {}
+                self._closing = set()
                 self._pid = os.getpid()
             f = self._files.get(path)
             if f is not None and not self._pins.get(path) and (
@@ -178,6 +202,7 @@ class FileHandleCache:
                 f = None
             if f is not None:
                 self._files.move_to_end(path)
+                self._closing.discard(path)  # wanted again: kept, like any other handle
             else:
                 f = open_h5(path)
                 self._files[path] = f
@@ -190,6 +215,7 @@ class FileHandleCache:
         # Called with the lock held.
         f = self._files.pop(path, None)
         self._sigs.pop(path, None)
+        self._closing.discard(path)
         if f is not None:
             try:
                 f.close()
@@ -219,6 +245,22 @@ class FileHandleCache:
             paths = [os.fspath(path)] if path is not None else list(self._files)
             for p in paths:
                 if not self._pins.get(p):
+                    self._drop(p)
+
+    def release(self, paths):
+        """Close the handles of *paths*: idle ones now, those in use when their last reader
+        is done. Other files' handles are left alone; a released file is opened again when
+        next read. Safe to call for files that are not open."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return  # a forked child: the handles are the parent's
+            for p in paths:
+                p = os.fspath(p)
+                if p not in self._files:
+                    continue
+                if self._pins.get(p):
+                    self._closing.add(p)
+                else:
                     self._drop(p)
 
 

@@ -8,19 +8,22 @@ with one HDF5 call straight into the output array.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from .cache import save_loaded
-from .exceptions import FileFormatError, IncompleteFileError
+from .exceptions import IncompleteFileError
 from .files import open_file, read_unchanged
+from .h5access import decode_strings, read_attributes, reading, run_value
 from .sections import SectionFlags
+from .selection import by_index, select_train_ids, split_slices
 
 __all__ = ["KeyData"]
 
 #: Largest block of :meth:`KeyData.dask_array`, in bytes (bigger runs of rows are split).
 DASK_BLOCK_BYTES = 1 << 30
+
+#: The attributes ``units`` and ``units_name`` are made of (read with the data's type).
+_UNITS_ATTRS = ("unitSymbol", "metricPrefixSymbol", "unitName", "metricPrefixName")
 
 
 class _Chunk:
@@ -103,31 +106,6 @@ def _missing_rows(cat, dataset, nrows, chunks):
     )
 
 
-@contextmanager
-def _reading(cat, dataset):
-    """Report problems reading *dataset* of the file *cat* as errors naming the file."""
-    try:
-        yield
-    except FileFormatError:
-        raise
-    except KeyError as e:
-        raise FileFormatError(
-            cat.path,
-            f"no dataset {dataset} ({e})",
-            "The key may be missing from this file only (select the trains of other files), "
-            "or the file is still being written (try again later).",
-        ) from e
-    except (OSError, RuntimeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise FileFormatError(
-            cat.path,
-            f"cannot read {dataset} ({e})",
-            "The file may be incomplete or damaged: if it is still being written, try again "
-            "later; otherwise move it out of the run directory.",
-        ) from e
-
-
 def _read_hyperslabs(f, cat, path, chunks, out, pos):
     """Read *chunks* (rows of one dataset of the open file *f*) into ``out[pos:...]``."""
     import h5py
@@ -172,12 +150,12 @@ def _read_block(path, dataset_path, start, n, dtype, entry_shape):
     """
     out = np.empty((n,) + tuple(entry_shape), dtype=dtype)
     where = _File(path)
-    with open_file(path) as f, _reading(where, dataset_path):
+    with open_file(path) as f, reading(where, dataset_path):
         if dtype.hasobject:
             out[...] = f[dataset_path][start:start + n]
         else:
             _read_hyperslabs(f, where, dataset_path, [_Rows(start, n)], out, 0)
-    return _decode_strings(out)
+    return decode_strings(out)
 
 
 def _roi_shape(entry_shape, roi):
@@ -196,16 +174,6 @@ def _roi_coordinates(entry_shape, roi):
     roi = roi + (slice(None),) * (len(entry_shape) - len(roi))
     return [np.arange(n)[r] if not isinstance(r, (int, np.integer)) else int(np.arange(n)[r])
             for n, r in zip(entry_shape, roi)]
-
-
-def _decode_strings(arr):
-    """Object arrays of bytes (HDF5 variable-length strings) -> object arrays of str."""
-    if arr.dtype.hasobject and arr.dtype.names is None:
-        flat = [x.decode("utf-8", "surrogateescape") if isinstance(x, bytes) else x for x in arr.flat]
-        out = np.empty(arr.shape, dtype=object)
-        out.flat[:] = flat
-        return out
-    return arr
 
 
 class KeyData(SectionFlags):
@@ -269,17 +237,22 @@ class KeyData(SectionFlags):
         return self._dataset_path(self.files[0])
 
     def _read_meta(self):
+        """(dtype, entry shape, units attributes), from the first file."""
         if self._meta is None:
+            import h5py
+
             cat = self.files[0]
             path = self._dataset_path(cat)
-            with open_file(cat.path) as f, _reading(cat, path):
-                ds = f[path]
-                attrs = dict(ds.attrs)
-                if self.is_control and self.key.endswith(".value"):
-                    # Karabo attributes of control keys sit mostly on the parent group.
-                    attrs.update(ds.parent.attrs)
-                self._meta = (ds.dtype, tuple(ds.shape[1:]), attrs)
+            with open_file(cat.path) as f, reading(cat, path):
+                dsid = h5py.h5d.open(f.id, path.encode())
+                units = read_attributes(f, path, _UNITS_ATTRS, parent=self._attrs_on_parent)
+                self._meta = (dsid.dtype, tuple(dsid.shape[1:]), units)
         return self._meta
+
+    @property
+    def _attrs_on_parent(self):
+        # Karabo attributes of control keys sit mostly on the parent group.
+        return self.is_control and self.key.endswith(".value")
 
     @property
     def dtype(self):
@@ -306,7 +279,10 @@ class KeyData(SectionFlags):
 
     def attributes(self):
         """All HDF5 attributes stored with this key (from the first file)."""
-        return dict(self._read_meta()[2])
+        cat = self.files[0]
+        path = self._dataset_path(cat)
+        with open_file(cat.path) as f, reading(cat, path):
+            return read_attributes(f, path, parent=self._attrs_on_parent)
 
     @property
     def units(self):
@@ -433,10 +409,8 @@ class KeyData(SectionFlags):
 
     # --- selection -------------------------------------------------------------
     def select_trains(self, trains):
-        """A new KeyData restricted to *trains* (see :func:`damnit_nb.data.run.select_train_ids`)."""
-        from .run import _select_train_ids
-
-        tids = _select_train_ids(self._train_ids, trains)
+        """A new KeyData restricted to *trains* (see :func:`damnit_nb.data.selection.select_train_ids`)."""
+        tids = select_train_ids(self._train_ids, trains)
         return KeyData(self.source, self.key, section=self.section, files=self.files,
                        train_ids=tids, selected=tids, inc_suspect_trains=self.inc_suspect_trains,
                        h5path=self._h5path)
@@ -451,9 +425,7 @@ class KeyData(SectionFlags):
         matching parts. See :meth:`DataCollection.split_trains
         <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
         """
-        from .run import _split_slices, by_index
-
-        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        slices = split_slices(len(self._train_ids), parts, trains_per_part)
         return (self.select_trains(by_index[sl]) for sl in slices)
 
     def drop_empty_trains(self):
@@ -480,7 +452,7 @@ class KeyData(SectionFlags):
         path = self._dataset_path(cat)
 
         def read(f):
-            with _reading(cat, path):
+            with reading(cat, path):
                 ds = f[path]
                 if row + n > ds.shape[0]:
                     tid = next((t for t, hit in self._train_lookup().items()
@@ -494,7 +466,7 @@ class KeyData(SectionFlags):
                     )
                 return ds[row:row + n]
 
-        data = _decode_strings(np.asarray(read_unchanged(cat.path, read)))
+        data = decode_strings(np.asarray(read_unchanged(cat.path, read)))
         if n == 1 and not keep_dims:
             data = data[0]
         return data
@@ -553,7 +525,7 @@ class KeyData(SectionFlags):
             path = self._dataset_path(cat)
 
             def read(f, cat=cat, group=group, path=path, pos=pos):
-                with _reading(cat, path):
+                with reading(cat, path):
                     if fast:
                         _read_hyperslabs(f, cat, path, group, out, pos)
                         return
@@ -572,7 +544,7 @@ class KeyData(SectionFlags):
 
             read_unchanged(cat.path, read)
             pos += sum(c.total for c in group)
-        return _decode_strings(out)
+        return decode_strings(out)
 
     def xarray(self, extra_dims=None, roi=(), name=None):
         """Read the data as an ``xarray.DataArray`` labelled with train IDs.
@@ -738,11 +710,7 @@ class KeyData(SectionFlags):
 
     def run_value(self):
         """The value of this control key at the start of the run (RUN section)."""
-        from .source import SourceData
-
-        return SourceData(self.source, section=self.section, files=self.files,
-                          train_ids=self._train_ids).run_value(self.key)
-
+        return run_value(self.files[0] if self.files else None, self.source, self.key)
 
 def _as_str(v):
     if isinstance(v, bytes):

@@ -48,6 +48,7 @@ from .catalogue import read_catalogue
 from .exceptions import FileFormatError, NoDataError, SourceNameError
 from .files import default_cache as handle_cache
 from .files import locked_for_writing, read_unchanged
+from .selection import by_id, by_index, select_train_ids, split_slices
 from .source import SourceData
 
 __all__ = [
@@ -72,114 +73,6 @@ _EMPTY_TIDS = np.zeros(0, dtype=np.uint64)
 WRITING_SECONDS = 10.0
 
 
-# --- train selection --------------------------------------------------------------------
-
-
-class _Indexer:
-    def __init__(self, kind, value):
-        self.kind = kind
-        self.value = value
-
-    def __repr__(self):
-        return f"{self.kind}[{self.value!r}]"
-
-
-class _IndexerFactory:
-    def __init__(self, kind):
-        self.kind = kind
-
-    def __getitem__(self, value):
-        return _Indexer(self.kind, value)
-
-
-#: Select trains by train ID: ``run.select_trains(by_id[10000:10100])`` or ``by_id[[...]]``.
-by_id = _IndexerFactory("by_id")
-#: Select trains by position: ``run.select_trains(by_index[:10])``.
-by_index = _IndexerFactory("by_index")
-
-
-def _select_train_ids(train_ids, sel):
-    """Apply a train selection to a sorted uint64 array of train IDs; return a sorted array.
-
-    As in EXtra-data: ``by_id[...]`` (a train ID, a slice of IDs or a list of IDs),
-    ``by_index[...]`` or a bare slice / int / list of positions, a boolean array of the
-    same length, or a boolean ``xarray.DataArray`` with a ``trainId`` coordinate.
-    """
-    if isinstance(sel, _Indexer):
-        kind, value = sel.kind, sel.value
-    else:
-        kind, value = "by_index", sel
-    if kind == "by_id":
-        if isinstance(value, slice):
-            start = value.start if value.start is not None else 0
-            stop = value.stop if value.stop is not None else np.iinfo(np.uint64).max
-            res = train_ids[(train_ids >= start) & (train_ids < stop)]
-            if value.step not in (None, 1):
-                res = res[(res - np.uint64(start)) % np.uint64(value.step) == 0]
-            return res
-        wanted = np.atleast_1d(np.asarray(value, dtype=np.uint64))
-        return train_ids[np.isin(train_ids, wanted)]
-
-    # Positions in this selection
-    if isinstance(value, slice):
-        return train_ids[value]
-    if isinstance(value, (int, np.integer)):
-        return train_ids[[int(value)]]
-    if type(value).__name__ == "DataArray" and "trainId" in getattr(value, "coords", {}):
-        if value.dtype != bool:
-            raise TypeError(f"an xarray train selection must be boolean, not {value.dtype}")
-        keep = value["trainId"].values[value.values.astype(bool)]
-        return train_ids[np.isin(train_ids, keep.astype(np.uint64))]
-    arr = np.asarray(value)
-    if arr.dtype == bool:
-        if len(arr) != len(train_ids):
-            raise ValueError(
-                f"a boolean train selection needs {len(train_ids)} values, not {len(arr)}"
-            )
-        return train_ids[arr]
-    if arr.dtype.kind in "iu":
-        return np.unique(train_ids[arr.astype(np.intp)])
-    raise TypeError(
-        f"cannot select trains with {type(value).__name__}; use by_id[...], by_index[...], "
-        "a slice, or a list of positions"
-    )
-
-
-def _split_slices(n_trains, parts=None, trains_per_part=None):
-    """Slices of positions dividing *n_trains* trains into parts of similar size.
-
-    As EXtra-data's ``split_trains``: *trains_per_part* is a maximum per part; *parts* alone
-    is the number of parts (fewer if there are fewer trains), and with *trains_per_part* a
-    minimum number of parts. Part sizes differ by at most one train (11 trains with
-    ``trains_per_part=8`` give 5 and 6, not 8 and 3). No trains give no parts.
-    """
-    import math
-    import operator
-
-    def count(name, value):
-        try:
-            value = operator.index(value)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, not {value!r}") from None
-        if value < 1:
-            raise ValueError(f"{name} must be at least 1, not {value}")
-        return value
-
-    if parts is None and trains_per_part is None:
-        raise ValueError("split_trains needs parts= or trains_per_part= (or both)")
-    if parts is not None:
-        parts = count("parts", parts)
-    if trains_per_part is not None:
-        trains_per_part = count("trains_per_part", trains_per_part)
-        n_parts = math.ceil(n_trains / trains_per_part)
-        if parts is not None:
-            n_parts = max(n_parts, min(parts, n_trains))
-    else:
-        n_parts = min(parts, n_trains)
-    return [slice(i * n_trains // n_parts, (i + 1) * n_trains // n_parts)
-            for i in range(n_parts)]
-
-
 # --- the collection ---------------------------------------------------------------------
 
 
@@ -199,7 +92,9 @@ class DataCollection:
         if source_files is None:
             found = {}
             for cat in self._files:  # in file order already
-                for src in cat.all_sources:
+                for src in cat.control_sources:
+                    found.setdefault(src, []).append(cat)
+                for src in cat.instrument_sources:
                     found.setdefault(src, []).append(cat)
             self._source_files = {s: tuple(fs) for s, fs in found.items()}
         else:
@@ -213,16 +108,17 @@ class DataCollection:
             self._sections[src] = "CONTROL" if src in fs[0].control_sources else "INSTRUMENT"
         self._legacy = {}
         for cat in self._files:
-            self._legacy.update(cat.legacy_sources)
+            if cat.legacy_sources:
+                self._legacy.update(cat.legacy_sources)
         self._keys = dict(keys or {})  # source -> frozenset of selected keys (absent = all)
 
         if train_ids is None:
-            sources = set(self._source_files)
-            parts = [
-                (c.train_ids if inc_suspect_trains else c.train_ids[c.flag])
-                for c in self._files
-                if not sources.isdisjoint(c.all_sources)
-            ]
+            if source_files is None:  # every file with a source
+                used = [c for c in self._files if c.control_sources or c.instrument_sources]
+            else:
+                sources = set(self._source_files)
+                used = [c for c in self._files if not sources.isdisjoint(c.all_sources)]
+            parts = [c.train_ids if inc_suspect_trains else c.train_ids[c.flag] for c in used]
             train_ids = _sorted_unique(np.concatenate(parts)) if parts else _EMPTY_TIDS
             if not inc_suspect_trains:
                 save_loaded(self._files)  # the flags were read
@@ -485,7 +381,7 @@ class DataCollection:
     def select_trains(self, train_range):
         """A new collection restricted to some trains: ``by_id[...]``, ``by_index[...]``,
         a slice or list of positions, or a boolean array (see EXtra-data's ``select_trains``)."""
-        return self._derive(train_ids=_select_train_ids(self._train_ids, train_range))
+        return self._derive(train_ids=select_train_ids(self._train_ids, train_range))
 
     def split_trains(self, parts=None, trains_per_part=None):
         """Split the selected trains into consecutive parts of similar size.
@@ -497,7 +393,7 @@ class DataCollection:
         ``trains_per_part=8`` give 5 and 6. Arguments are checked at once: a missing or
         non-positive value raises ValueError, a non-integer TypeError.
         """
-        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        slices = split_slices(len(self._train_ids), parts, trains_per_part)
         return (self.select_trains(by_index[sl]) for sl in slices)
 
     def _expand(self, selection, key_glob):
@@ -628,11 +524,25 @@ class DataCollection:
 
         print(run_summary(self, keys=details_for_sources or False))
 
-    # Context-manager support (files are shared and closed by the handle cache).
+    # --- open files ------------------------------------------------------------------
+    def close(self):
+        """Close the open HDF5 handles of this collection's files.
+
+        Files are opened on demand and kept open in a shared cache of handles (see
+        :mod:`.files`) until its open-files limit; ``close()`` releases this collection's
+        files at once, for example when a finished run will not be read again soon. Only
+        its own files are closed (handles in use by a read in progress once it ends);
+        collections sharing them, and this one, still work: a file is opened again when
+        next read. Safe to call more than once. ``with RunDirectory(...) as run:`` closes
+        the files at the end of the block.
+        """
+        handle_cache.release(c.path for c in self._files)
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        self.close()
         return False
 
 
@@ -648,9 +558,8 @@ def _sorted_unique(arr):
 
 
 def _file_order(cat):
-    tids = cat.train_ids
-    first = int(tids.min()) if len(tids) else np.iinfo(np.int64).max
-    return (first, cat.path)
+    first = cat.first_train
+    return (np.iinfo(np.int64).max if first is None else first, cat.path)
 
 
 # --- opening --------------------------------------------------------------------------
@@ -752,7 +661,8 @@ def RunDirectory(path, include="*", *, inc_suspect_trains=True, on_error="warn",
         entries = {e.name: e for e in os.scandir(path) if e.name.endswith(".h5") and e.is_file()}
     except OSError as e:
         raise NoDataError(path, f"Cannot list run directory {path}: {e.strerror}.") from e
-    names = sorted(n for n in entries if fnmatch.fnmatch(n, include))
+    names = sorted(entries if include == "*" else
+                   (n for n in entries if fnmatch.fnmatch(n, include)))
     if not names:
         raise NoDataError(path)
 

@@ -9,58 +9,20 @@ from __future__ import annotations
 
 import os.path
 import re
-import threading
 
 import numpy as np
 
-from .catalogue import FrozenMap
 from .exceptions import PropertyNameError
 from .files import open_file
-from .key import KeyData, _decode_strings, _reading
+from .h5access import list_keys, run_keys, run_value, run_values
+from .key import KeyData
 from .sections import SectionFlags
+from .selection import by_index, select_train_ids, split_slices
 
-__all__ = ["SourceData", "list_keys", "aggregator_of"]
+__all__ = ["SourceData", "aggregator_of"]
 
 # European XFEL file names: <category>-R<run>-<aggregator>[-S<sequence>].h5
 _FILE_NAME = re.compile(r"([A-Z]+)-R(\d{4})-(\w+?)(?:-S(\d{5}))?\.h5$")
-
-_keys_lock = threading.Lock()
-_keys_cache = {}  # (path, size, mtime, section, stored source) -> {key: dataset path}
-_KEYS_CACHE_MAX = 4096
-
-
-def list_keys(cat, section, source):
-    """Keys of *source* in *section* of the file *cat* describes: ``{key: dataset path}``.
-
-    Keys are the dataset paths relative to the source group with ``/`` replaced by ``.``.
-    Empty when the file has no such group.
-    """
-    import h5py
-
-    stored = cat.resolve(source)
-    ck = (cat.path, cat.size, cat.mtime, section, stored)
-    with _keys_lock:
-        hit = _keys_cache.get(ck)
-    if hit is not None:
-        return hit
-
-    names = []
-
-    def visit(name, info):
-        if info.type == h5py.h5o.TYPE_DATASET:
-            names.append(name.decode() if isinstance(name, bytes) else name)
-
-    with open_file(cat.path) as f, _reading(cat, f"{section}/{stored}"):
-        grp = f.get(f"{section}/{stored}")
-        if isinstance(grp, h5py.Group):
-            h5py.h5o.visit(grp.id, visit, info=True)
-    keys = FrozenMap({n.replace("/", "."): n for n in names})
-    if cat.is_current():  # a file changing meanwhile may have shown only some keys
-        with _keys_lock:
-            if len(_keys_cache) >= _KEYS_CACHE_MAX:
-                _keys_cache.clear()
-            _keys_cache[ck] = keys
-    return keys
 
 
 def aggregator_of(path):
@@ -263,9 +225,7 @@ class SourceData(SectionFlags):
 
     def select_trains(self, trains):
         """A new SourceData restricted to *trains* (train IDs, ``by_id``/``by_index``, slice)."""
-        from .run import _select_train_ids
-
-        tids = _select_train_ids(self._train_ids, trains)
+        tids = select_train_ids(self._train_ids, trains)
         return SourceData(self.source, section=self.section, files=self.files,
                           train_ids=tids, selected=tids, keys=self._sel_keys,
                           inc_suspect_trains=self.inc_suspect_trains)
@@ -277,26 +237,12 @@ class SourceData(SectionFlags):
         a run split into matching parts. See :meth:`DataCollection.split_trains
         <damnit_nb.data.run.DataCollection.split_trains>` for the arguments.
         """
-        from .run import _split_slices, by_index
-
-        slices = _split_slices(len(self._train_ids), parts, trains_per_part)
+        slices = split_slices(len(self._train_ids), parts, trains_per_part)
         return (self.select_trains(by_index[sl]) for sl in slices)
 
     # --- run values -------------------------------------------------------------
-    def _run_keys(self):
-        cat = self.files[0] if self.files else None
-        keys = list_keys(cat, "RUN", self.source) if cat is not None else {}
-        if not keys:
-            exists = False
-            if cat is not None:
-                with open_file(cat.path) as f:
-                    exists = f"RUN/{cat.resolve(self.source)}" in f
-            if not exists:
-                raise ValueError(
-                    f"{self.source} has no RUN values (only control sources have them); "
-                    "read its data with run[source, key] instead."
-                )
-        return keys
+    def _first_file(self):
+        return self.files[0] if self.files else None
 
     def run_keys(self, inc_timestamps=True):
         """The keys of this source in RUN, as a set (not limited by a key selection).
@@ -304,7 +250,7 @@ class SourceData(SectionFlags):
         RUN may hold keys CONTROL lacks (e.g. ``classId``). With ``inc_timestamps=False``
         timestamps are left out and ``.value`` is stripped.
         """
-        keys = set(self._run_keys())
+        keys = set(run_keys(self._first_file(), self.source))
         if not inc_timestamps:
             return {k[: -len(".value")] for k in keys if k.endswith(".value")}
         return keys
@@ -316,37 +262,12 @@ class SourceData(SectionFlags):
         have only RUN values (see :attr:`is_run_only`). Raises ValueError for a source with
         nothing in RUN, :class:`PropertyNameError` for a key RUN lacks.
         """
-        keys = self._run_keys()
-        full = key
-        if full not in keys:
-            full = f"{key}.value"
-            if full not in keys:
-                available = {k[: -len(".value")] for k in keys if k.endswith(".value")}
-                raise PropertyNameError(key, self.source, available, hint=(
-                    "See run[source].run_keys() for the keys recorded in RUN."))
-        cat = self.files[0]
-        path = f"RUN/{cat.resolve(self.source)}/{keys[full]}"
-        with open_file(cat.path) as f, _reading(cat, path):
-            value = f[path][0]
-        return _scalar(value)
+        return run_value(self._first_file(), self.source, key)
 
     def run_values(self, inc_timestamps=True):
         """All RUN values of a control source as a dict (key -> value), keys CONTROL lacks
         included; ``.value`` stripped and timestamps left out with ``inc_timestamps=False``."""
-        paths = self._run_keys()
-        keys = set(paths)
-        if not inc_timestamps:
-            keys = {k for k in keys if k.endswith(".value")}
-        cat = self.files[0]
-        out = {}
-        with open_file(cat.path) as f, _reading(cat, f"RUN/{cat.resolve(self.source)}"):
-            grp = f[f"RUN/{cat.resolve(self.source)}"]
-            for k in sorted(keys):
-                value = _scalar(grp[paths[k]][0])
-                if not inc_timestamps:
-                    k = k[: -len(".value")]
-                out[k] = value
-        return out
+        return run_values(self._first_file(), self.source, inc_timestamps)
 
     @property
     def device_class(self):
@@ -358,10 +279,3 @@ class SourceData(SectionFlags):
         except (KeyError, ValueError):  # no classId, or no RUN values at all
             return None
 
-
-def _scalar(value):
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "surrogateescape")
-    if isinstance(value, np.ndarray):
-        return _decode_strings(value)
-    return value

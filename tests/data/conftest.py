@@ -78,3 +78,18 @@ def run_pair(request, example_runs):
 
     path = example_runs(request.param)
     return RunDirectory(path), extra_data.RunDirectory(path)
+
+
+@pytest.fixture
+def settled_run(example_runs, tmp_path):
+    """A copy of the uneven example run whose files look written a minute ago (so caches
+    store them: files still settling are left out)."""
+    import shutil
+    import time
+
+    dest = tmp_path / "r0001"
+    shutil.copytree(example_runs("uneven-1.0"), dest)
+    t = time.time() - 60
+    for name in os.listdir(dest):
+        os.utime(dest / name, (t, t))
+    return dest

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from damnit_nb.data import RunDirectory
-from damnit_nb.data.files import FileHandleCache
+from damnit_nb.data.files import FileHandleCache, default_cache
 
 
 def _paths(example_runs):
@@ -133,3 +133,56 @@ def test_forked_child_opens_its_own_handles(example_runs):
 
 def _read_in_child(run, key):
     return run[key].ndarray()
+
+
+# --- releasing a collection's files ------------------------------------------------------
+
+XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
+
+
+def _open_paths(run):
+    return [c.path for c in run.files if c.path in default_cache]
+
+
+def test_close_releases_the_collections_files(example_runs):
+    run = RunDirectory(example_runs("fxe-1.2"))
+    before = run[XGM].ndarray()
+    assert _open_paths(run)
+    run.close()
+    assert _open_paths(run) == []
+    run.close()  # twice is fine
+    np.testing.assert_array_equal(run[XGM].ndarray(), before)  # files reopen when read
+    assert _open_paths(run)
+
+
+def test_close_leaves_other_collections_files_open(example_runs):
+    ours, other = RunDirectory(example_runs("fxe-1.2")), RunDirectory(example_runs("fxe-1.0"))
+    ours[XGM].ndarray()
+    expected = other[XGM].ndarray()
+    still_open = _open_paths(other)
+    ours.close()
+    assert _open_paths(other) == still_open
+    np.testing.assert_array_equal(other[XGM].ndarray(), expected)
+
+
+def test_close_does_not_break_a_collection_on_the_same_files(example_runs):
+    a, b = RunDirectory(example_runs("fxe-1.2")), RunDirectory(example_runs("fxe-1.2"))
+    expected = b[XGM].xarray()
+    a.select_trains(np.s_[:5]).close()  # a derived collection: the files of its sources
+    assert b[XGM].xarray().identical(expected)
+
+
+def test_with_block_closes_files(example_runs):
+    with RunDirectory(example_runs("fxe-1.2")) as run:
+        run[XGM].ndarray()
+        assert _open_paths(run)
+    assert _open_paths(run) == []
+
+
+def test_close_waits_for_a_read_in_progress(example_runs):
+    run = RunDirectory(example_runs("fxe-1.2"))
+    path = run[XGM].files[0].path
+    with default_cache.handle(path) as f:
+        run.close()
+        assert f.id.valid and "INDEX" in f  # the reader keeps its handle meanwhile
+    assert path not in default_cache

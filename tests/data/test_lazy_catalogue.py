@@ -2,7 +2,6 @@
 
 import os
 import pickle
-import shutil
 import time
 
 import h5py
@@ -16,16 +15,6 @@ from damnit_nb.data.files import default_cache as default_handles
 
 XGM = "SA1_XTD2_XGM/DOOCS/MAIN"
 CAM = "SPB_IRU_CAM/CAM/SIDEMIC:daqOutput"
-
-
-@pytest.fixture
-def settled_run(example_runs, tmp_path):
-    dest = tmp_path / "r0001"
-    shutil.copytree(example_runs("uneven-1.0"), dest)
-    t = time.time() - 60
-    for name in os.listdir(dest):
-        os.utime(dest / name, (t, t))
-    return dest
 
 
 @pytest.fixture
