@@ -211,6 +211,19 @@ class _Worker:
         except subprocess.TimeoutExpired:
             pass
 
+    def close(self, timeout=6.0):
+        """Let the worker end by itself (what it has to write, such as the catalogue cache,
+        is written at its exit), killing it if it takes longer than ``timeout``."""
+        try:
+            self.inbox.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
     def describe_death(self):
         try:
             code = self.proc.wait(5)
@@ -310,8 +323,11 @@ class ProcessExecutor:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        for w in idle:
-            w.kill()
+        threads = [threading.Thread(target=w.close, daemon=True) for w in idle]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
 
 # --- Dask -------------------------------------------------------------------------------

@@ -89,7 +89,19 @@ def compute_run(defs, names, open_run, meta, *, params=None, mymdc=None, progres
             outcome.results.append(stored)
         if progress is not None:
             progress(name, stored if stored is not None else False)
+    _release(run)
     return outcome
+
+
+def _release(run):
+    """Close the run's files (a finished run's handles are not kept for the beamtime); a
+    reader without ``close()`` (EXtra-data's) keeps them until its collection is dropped."""
+    close = getattr(run, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception:
+            log.debug("closing the run's files failed", exc_info=True)
 
 
 class RunNotReadable(Exception):

@@ -233,3 +233,31 @@ def test_a_database_another_process_holds_locked_delays_processing_only(tmp_path
         locker.kill()
         engine.stop()
         db.close()
+
+
+def _open_run_files(directory):
+    fds = "/proc/self/fd"
+    found = []
+    for fd in os.listdir(fds):
+        try:
+            target = os.readlink(os.path.join(fds, fd))
+        except OSError:
+            continue
+        if target.startswith(str(directory)) and target.endswith(".h5"):
+            found.append(target)
+    return found
+
+
+def test_finished_runs_leave_no_data_file_open(tmp_path):
+    proposal = tmp_path / "p004700"
+    for run in (1, 2, 3):
+        simulate_run(proposal, run, trains=10, modules=2)
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        @table.variable(title="Mean")
+        def mean(run):
+            return float(run["SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD"]
+                         .ndarray().mean())
+
+        assert table.wait(60)
+        assert len(table.to_dataframe()["Mean"].dropna()) == 3
+        assert _open_run_files(proposal / "raw") == []
