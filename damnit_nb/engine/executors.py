@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 
 from .worker import execute, receive, send
 
@@ -190,6 +191,7 @@ class _Worker:
         os.close(res_w)
         self.inbox = os.fdopen(task_w, "wb")
         self.outbox = os.fdopen(res_r, "rb")
+        self.definitions = None  # the definitions this worker has (sent with a task)
         send(self.inbox, list(sys.path))
         reply = receive(self.outbox)
         if not reply or reply[0] != "ready":
@@ -281,7 +283,12 @@ class ProcessExecutor:
                 self._give_back(worker)
                 return
             try:
-                send(worker.inbox, task)
+                if worker.definitions is task.definitions:  # it has them: not sent again
+                    send(worker.inbox, replace(task, definitions=None))
+                else:
+                    worker.definitions = None
+                    send(worker.inbox, task)
+                    worker.definitions = task.definitions
             except Exception as e:
                 worker.kill()
                 _set_exception(future, TaskFailed(

@@ -74,7 +74,8 @@ class RunFinder:
         try:
             from ..data import RunDirectory
 
-            created = RunDirectory(path).run_metadata().get("creationDate")
+            with RunDirectory(path) as run:  # its files closed again
+                created = run.run_metadata().get("creationDate")
             if created:
                 text = created.decode() if isinstance(created, bytes) else str(created)
                 return datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(
