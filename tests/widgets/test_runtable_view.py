@@ -187,3 +187,24 @@ def test_a_cell_without_a_detail_asks_for_it_when_clicked():
     finally:
         v.close()
 
+
+def test_a_cell_shows_a_small_image_and_its_detail_the_whole_thumbnail():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from damnit_nb.store.results import thumbnail_png
+    from damnit_nb.widgets.display import CELL_IMAGE_SIZE
+
+    rng = np.random.default_rng(0)
+    png = thumbnail_png(rng.normal(100, 10, (512, 256)))  # a noisy detector image
+    shown_value, detail = display_value(Stored(png))
+    cell_png = base64.b64decode(shown_value.split("base64,")[1])
+    with Image.open(io.BytesIO(cell_png)) as im, Image.open(io.BytesIO(png)) as full:
+        assert im.width <= CELL_IMAGE_SIZE[0] and im.height <= CELL_IMAGE_SIZE[1]
+        assert im.width / im.height == pytest.approx(full.width / full.height, rel=0.05)
+        assert full.height > CELL_IMAGE_SIZE[1]
+    # every image of a column goes out with each new table: a cell's is a few kB
+    assert len(shown_value) < len(png) / 4
+    assert base64.b64decode(detail.split("base64,")[1].split('"')[0]) == png
