@@ -59,6 +59,10 @@ import psutil
 from IPython.display import display
 from damnit_nb import RunTable
 
+if {max_open!r}:  # a smaller cache of open data files than the default
+    from damnit_nb.data import files
+    files.default_cache.max_open = {max_open!r}
+
 table = RunTable({proposal!r}, settle={settle!r}, poll={poll!r})
 
 @table.variable(title="XGM/Intensity", summary="mean", units="uJ")
@@ -239,7 +243,7 @@ def _stored(db_dir, proposal, run):
     return osp.exists(osp.join(db_dir, "extracted_data", f"p{proposal}_r{run}.h5"))
 
 
-def soak(runs, *, trains, every, ahead, settle, poll, tracemalloc, log=print):
+def soak(runs, *, trains, every, ahead, settle, poll, tracemalloc, max_open=None, log=print):
     """Drive a kernel through ``runs`` runs; returns the list of checkpoint figures."""
     from damnit_nb.simulate import simulate_run
 
@@ -255,7 +259,8 @@ def soak(runs, *, trains, every, ahead, settle, poll, tracemalloc, log=print):
         results = []
         try:
             kernel.execute(_SETUP.format(proposal=proposal, settle=settle, poll=poll,
-                                         tracemalloc=tracemalloc, mark=_MARK))
+                                         tracemalloc=tracemalloc, max_open=max_open,
+                                         mark=_MARK))
             kernel.take_comm()
             t0 = time.monotonic()
             written = 0
@@ -323,15 +328,18 @@ def main(argv=None):
     p.add_argument("--poll", type=float, default=0.2, help="the table's poll (default 0.2)")
     p.add_argument("--tracemalloc", action="store_true",
                    help="trace allocations in the kernel (its RSS figures are then inflated)")
+    p.add_argument("--max-open", type=int,
+                   help="open data files the kernel keeps at most (default: the reader's "
+                   "limit), to tell the growth they account for from the rest")
     p.add_argument("--output", help="Markdown file to write (default BENCHMARKS.md in the "
                    "repository root for a run of 800 runs or more without --tracemalloc)")
     args = p.parse_args(argv)
-    output = args.output or (osp.join(REPO, "BENCHMARKS.md")
-                             if args.runs >= 800 and not args.tracemalloc else None)
+    output = args.output or (osp.join(REPO, "BENCHMARKS.md") if args.runs >= 800 and not (
+        args.tracemalloc or args.max_open) else None)
 
     results = soak(args.runs, trains=args.trains, every=args.every, ahead=args.ahead,
                    settle=args.settle, poll=args.poll, tracemalloc=args.tracemalloc,
-                   log=lambda s: print(s, file=sys.stderr, flush=True))
+                   max_open=args.max_open, log=lambda s: print(s, file=sys.stderr, flush=True))
     first, last = results[0], results[-1]
     md = table(results)
     grow = growers(first, last)
