@@ -307,12 +307,7 @@ class RunTable:
         """(Engine listener, engine thread.) A run's state changed."""
         view = self._view
         if view is not None:
-            details = None
-            if state in ("done", "failed", "cancelled"):  # click the state to read the log
-                details = {"state": self._log_tail(run) or "(nothing was printed)"}
-            elif state == "unsaved":  # click it to read why
-                details = {"state": self._engine.status().problem or "not stored yet"}
-            view.set_cells(run, {"state": state}, details)
+            view.set_cells(run, {"state": state})  # its log is read when the cell is clicked
 
     def engine_results(self, run, names):
         """(Engine listener, engine thread.) Results of ``run`` were stored."""
@@ -337,6 +332,7 @@ class RunTable:
                 from .widgets import RunTableView
 
                 self._view = RunTableView(self._columns(), on_edit=self._cell_edited,
+                                          on_detail=self._cell_detail,
                                           editable=["comment", *self._user_variables()])
                 self._fill_view()
             return self._view.widget
@@ -361,16 +357,34 @@ class RunTable:
     def _show_values(view, run, values):
         from .widgets import display_value
 
-        shown, details = {}, {}
+        shown = {}
         for name, stored in values.items():
             if name == "comment" or (stored is not None
                                      and stored.provenance == "manual-input"):
                 shown[name] = stored.value if stored is not None else None
                 continue
-            shown[name], detail = display_value(stored)
-            if detail:
-                details[name] = detail
-        view.set_cells(run, shown, details)
+            shown[name], _ = display_value(stored)  # the detail is made when it is clicked
+        view.set_cells(run, shown)
+
+    def _cell_detail(self, run, key):
+        """What clicking a cell shows under the table (widget-callback thread), read then
+        rather than kept for every run: a run's log for its State, a value's detail (an
+        error message, a full-size image, a plot) from the database."""
+        from .widgets import display_value
+
+        if key == "state":
+            if self._engine.run_states().get(run) == "unsaved":  # why it is not stored yet
+                return self._engine.status().problem or "computed, not stored yet"
+            tail = self._log_tail(run)
+            if tail or self._engine.run_states().get(run) not in ("done", "failed", "cancelled"):
+                return tail or None
+            return "(nothing was printed)"
+        if key in ("run", "start_time", "comment"):
+            return None
+        stored = self._db.values(runs=[run]).get(run, {}).get(key)
+        if stored is None or stored.provenance == "manual-input":
+            return None
+        return display_value(stored)[1]
 
     def _columns(self):
         defs = self._definitions()

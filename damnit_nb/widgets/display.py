@@ -1,15 +1,20 @@
 """How a stored value is shown in a table cell: a short value, and a longer detail text."""
 
 import base64
+import io
 import math
 
 import numpy as np
 
-from .runtable import ERROR_MARK, SKIP_MARK, HtmlDetail, ImageCell
+from .runtable import ERROR_MARK, IMAGE_ROW_SIZE, SKIP_MARK, HtmlDetail, ImageCell
 
 __all__ = ["display_value", "sparkline", "trend_svg"]
 
 _BARS = "▁▂▃▄▅▆▇█"
+#: The largest image (width, height in pixels) a cell gets: a thumbnail filling a row on a
+#: screen of two pixels per point. Every image of a column is in each new table sent to the
+#: browser, so the full thumbnail is kept for the detail, read when it is clicked.
+CELL_IMAGE_SIZE = (4 * IMAGE_ROW_SIZE, 2 * IMAGE_ROW_SIZE)
 
 
 def display_value(stored):
@@ -40,8 +45,9 @@ def _display_plain(value, summary_type):
         return value, (value if len(value) > 40 else None)
     if isinstance(value, bytes):
         if value.startswith(b"\x89PNG"):
+            cell = base64.b64encode(_fit_png(value, CELL_IMAGE_SIZE)).decode("ascii")
             data = base64.b64encode(value).decode("ascii")
-            return ImageCell(f"data:image/png;base64,{data}"), HtmlDetail(
+            return ImageCell(f"data:image/png;base64,{cell}"), HtmlDetail(
                 f'<img src="data:image/png;base64,{data}" alt="thumbnail" '
                 'style="max-height:300px; image-rendering:pixelated">')
         return "🖼 image", None
@@ -52,6 +58,27 @@ def _display_plain(value, summary_type):
             return _display_plain(value.reshape(()).item(), None)
         return f"{value.dtype}: {value.shape}", None
     return str(value), None
+
+
+def _fit_png(png, size):
+    """``png`` scaled down to fit in ``size`` (width, height) with at most 256 colours (a
+    colour map has no more), or as it is if it fits already (or cannot be read: the browser
+    may still draw it)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            if im.width <= size[0] and im.height <= size[1]:
+                return png
+            im.thumbnail(size)
+            if im.mode not in ("RGB", "RGBA"):
+                im = im.convert("RGBA")
+            small = im.quantize(256, method=Image.Quantize.FASTOCTREE)
+            out = io.BytesIO()
+            small.save(out, format="PNG")
+    except (UnidentifiedImageError, OSError, ValueError):
+        return png
+    return out.getvalue()
 
 
 def trend_svg(x, y, width=480, height=120):

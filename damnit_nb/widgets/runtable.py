@@ -48,12 +48,15 @@ class RunTableView:
     key, text)`` is called (on the widget-callback thread) and returns what the cell should
     show, or raises ValueError to refuse the edit (the cell reverts and the message is shown
     under the table); ``on_comment(run, text)`` is the older form for the comment alone.
-    Edits of other columns revert. ``details`` maps ``(run, key)`` to a longer text shown
-    under the table when the cell is clicked (error messages).
+    Edits of other columns revert. A clicked cell shows a longer text under the table: the
+    detail given to ``set_cells`` for it (text, or ``HtmlDetail``), else what ``on_detail(run,
+    key)`` returns (called on the widget-callback thread when the cell is clicked; None: the
+    cell's value), so details that are large (logs, images, plots) need not be kept for every
+    run shown.
     """
 
     def __init__(self, columns, *, comment_key="comment", on_comment=None, on_edit=None,
-                 editable=None, min_interval=0.3):
+                 on_detail=None, editable=None, min_interval=0.3):
         self._lock = threading.Lock()  # guards the model below
         self._columns = list(columns)
         self._rows = {}  # run -> {key: shown value}
@@ -68,6 +71,7 @@ class RunTableView:
         self._comment_key = comment_key
         self._on_comment = on_comment
         self._on_edit = on_edit
+        self._on_detail = on_detail
         self._editable = set(editable) if editable is not None else {comment_key}
         self._min_interval = min_interval
 
@@ -275,6 +279,11 @@ class RunTableView:
             detail = self._details.get((run, key))
             header = dict(self._columns).get(key, key)
             value = self._rows.get(run, {}).get(key)
+        if detail is None and self._on_detail is not None and run is not None and key:
+            try:
+                detail = self._on_detail(run, key)
+            except Exception as e:  # a detail that cannot be read must not break clicking
+                detail = f"(cannot show the detail: {type(e).__name__}: {e})"
         if detail is None:
             text = f"Run {run} · {html.escape(str(header))}: {html.escape(str(value))}"
         elif isinstance(detail, HtmlDetail):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from damnit_nb.widgets import ERROR_MARK, RunTableView, display_value, sparkline
+from damnit_nb.widgets.runtable import HtmlDetail
 
 COLUMNS = [("run", "Run"), ("comment", "Comment"), ("x", "X")]
 
@@ -159,3 +160,51 @@ def test_images_and_trends_show_in_the_detail(view):
     eventually(lambda: view.grid.base_row_size != first, timeout=5)  # repainted once loaded
     view._cell_clicked({"region": "body", "column": "X", "primary_key_row": 1})
     assert "<img src=\"data:image/png;base64," in view.detail.value  # as HTML, not escaped
+
+
+def test_a_cell_without_a_detail_asks_for_it_when_clicked():
+    asked = []
+
+    def on_detail(run, key):
+        asked.append((run, key))
+        return {"x": HtmlDetail("<b>big plot</b>"), "comment": None}.get(key, "long log")
+
+    v = RunTableView(COLUMNS, on_detail=on_detail, min_interval=0.05)
+    try:
+        for run in range(1, 51):
+            v.set_cells(run, {"run": run, "x": float(run), "comment": "ok"})
+        eventually(lambda: len(v.grid.data) == 50)
+        assert asked == []  # nothing is made before a click
+        v._cell_clicked({"region": "body", "column": "X", "primary_key_row": 7})
+        assert asked == [(7, "x")] and "<b>big plot</b>" in v.detail.value
+        v._cell_clicked({"region": "body", "column": "Run", "primary_key_row": 3})
+        assert "long log" in v.detail.value
+        v._cell_clicked({"region": "body", "column": "Comment", "primary_key_row": 3})
+        assert v.detail.value.endswith(": ok")  # None: the value itself
+        v.set_cells(7, {"x": 1.0}, {"x": "given"})  # a detail given is used as it is
+        v._cell_clicked({"region": "body", "column": "X", "primary_key_row": 7})
+        assert "given" in v.detail.value and asked[-1] == (3, "comment")
+    finally:
+        v.close()
+
+
+def test_a_cell_shows_a_small_image_and_its_detail_the_whole_thumbnail():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from damnit_nb.store.results import thumbnail_png
+    from damnit_nb.widgets.display import CELL_IMAGE_SIZE
+
+    rng = np.random.default_rng(0)
+    png = thumbnail_png(rng.normal(100, 10, (512, 256)))  # a noisy detector image
+    shown_value, detail = display_value(Stored(png))
+    cell_png = base64.b64decode(shown_value.split("base64,")[1])
+    with Image.open(io.BytesIO(cell_png)) as im, Image.open(io.BytesIO(png)) as full:
+        assert im.width <= CELL_IMAGE_SIZE[0] and im.height <= CELL_IMAGE_SIZE[1]
+        assert im.width / im.height == pytest.approx(full.width / full.height, rel=0.05)
+        assert full.height > CELL_IMAGE_SIZE[1]
+    # every image of a column goes out with each new table: a cell's is a few kB
+    assert len(shown_value) < len(png) / 4
+    assert base64.b64decode(detail.split("base64,")[1].split('"')[0]) == png
