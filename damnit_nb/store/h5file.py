@@ -149,7 +149,7 @@ def journal_path(path) -> Path:
     return path.with_name(f".{path.name}{JOURNAL_SUFFIX}")
 
 
-_FILE_LOCKS = {}  # run file path -> threading.Lock, shared by all Database objects
+_FILE_LOCKS = {}  # run file path -> [threading.Lock, users], while some thread uses it
 _FILE_LOCKS_GUARD = threading.Lock()
 
 
@@ -166,35 +166,54 @@ def run_file_lock(path, timeout=None):
     """
     path = Path(path)
     key = str(path.resolve())
-    with _FILE_LOCKS_GUARD:
-        lock = _FILE_LOCKS.setdefault(key, threading.Lock())
     deadline = None if timeout is None else time.monotonic() + timeout
+    with _FILE_LOCKS_GUARD:  # an entry lives while threads use it: a beamtime's runs
+        entry = _FILE_LOCKS.setdefault(key, [threading.Lock(), 0])  # leave none behind
+        entry[1] += 1
+    try:
+        with _held(entry[0], timeout, path):
+            yield from _record_locked(path, deadline)
+    finally:
+        with _FILE_LOCKS_GUARD:
+            entry[1] -= 1
+            if not entry[1]:
+                del _FILE_LOCKS[key]
+
+
+@contextmanager
+def _held(lock, timeout, path):
     if not lock.acquire(timeout=-1 if timeout is None else timeout):
         raise TimeoutError(f"{path} is being written by another thread of this process.")
     try:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: the in-process lock is all there is
-            yield
-            return
-        lock_path = path.with_name(f".{path.name}.lock")
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        except OSError:  # a read-only directory: writing the run file fails anyway
-            yield
-            return
-        try:
-            if deadline is None:
-                fcntl.lockf(fd, fcntl.LOCK_EX)
-            else:
-                _poll_lock(lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), deadline,
-                           f"{path} is being written by another process ({lock_path} is "
-                           "locked).")
-            yield
-        finally:
-            os.close(fd)  # releases the record lock
+        yield
     finally:
         lock.release()
+
+
+def _record_locked(path, deadline):
+    """(A generator for ``run_file_lock``.) Hold the record lock of ``path``'s sidecar
+    file, trying until ``deadline`` (monotonic seconds; None: as long as it takes)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the in-process lock is all there is
+        yield
+        return
+    lock_path = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a read-only directory: writing the run file fails anyway
+        yield
+        return
+    try:
+        if deadline is None:
+            fcntl.lockf(fd, fcntl.LOCK_EX)
+        else:
+            _poll_lock(lambda: fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB), deadline,
+                       f"{path} is being written by another process ({lock_path} is "
+                       "locked).")
+        yield
+    finally:
+        os.close(fd)  # releases the record lock
 
 
 def _poll_lock(try_lock, deadline, message):

@@ -258,3 +258,14 @@ def test_a_killed_write_is_rolled_back_by_the_next(path):
     assert not journal_path(path).exists()
     assert read_data(path, "x") == 1 and read_data(path, "y") == 2 and read_data(path, "z") == 3
     assert len(path.read_bytes()) < len(before) + 64 * 1024
+
+
+def test_run_file_locks_are_not_kept_after_use(tmp_path):
+    # One lock per run file written would grow with a beamtime's runs.
+    from damnit_nb.store import Database, h5file, prepare_result
+
+    with Database(tmp_path / "db", proposal=1) as db:
+        for run in range(1, 30):
+            db.write_results(run, [prepare_result("x", float(run))])
+        assert h5file._FILE_LOCKS == {}
+        assert db.values()[29]["x"].value == 29.0
