@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from damnit_nb._processes import descendants, start_time
+from tests.helpers import eventually
 
 __all__ = [
     "CHROMIUM",
@@ -65,15 +66,10 @@ def wait_until(predicate, timeout, what, interval=0.25):
 
     Raises ``TimeoutError`` naming *what* was awaited (and the last value seen) after *timeout* s.
     """
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        last = predicate()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
-        time.sleep(interval)
+    last = eventually(predicate, timeout, interval)
+    if not last:
+        raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
+    return last
 
 
 class LabServer:

@@ -1,22 +1,13 @@
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from damnit_nb.widgets import ERROR_MARK, RunTableView, display_value, sparkline
 from damnit_nb.widgets.runtable import HtmlDetail
+from tests.helpers import eventually
 
 COLUMNS = [("run", "Run"), ("comment", "Comment"), ("x", "X")]
-
-
-def eventually(check, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -46,18 +37,18 @@ def shown(v):
 def test_rows_appear_and_cells_update_without_resending_the_table(view):
     view.set_cells(1, {"run": 1, "x": 1.5})
     view.set_cells(2, {"run": 2, "x": 2.5})
-    eventually(lambda: len(view.grid.data) == 2)
+    assert eventually(lambda: len(view.grid.data) == 2)
     assert shown(view)[2]["X"] == 2.5
     resends = len(view.resends)
     view.set_cells(2, {"x": 7.0})
-    eventually(lambda: shown(view)[2]["X"] == 7.0)
+    assert eventually(lambda: shown(view)[2]["X"] == 7.0)
     assert len(view.resends) == resends  # a changed cell goes out alone
     assert any(m["value"] == 7.0 for m in cell_messages(view))
 
 
 def test_bursts_from_many_threads_are_coalesced(view):
     view.set_cells(1, {"run": 1, "x": 0})
-    eventually(lambda: len(view.grid.data) == 1)
+    assert eventually(lambda: len(view.grid.data) == 1)
     view.sent.clear()
 
     def hammer(k):
@@ -70,21 +61,21 @@ def test_bursts_from_many_threads_are_coalesced(view):
     for t in threads:
         t.join()
     final = view.cell(1, "x")
-    eventually(lambda: shown(view)[1]["X"] == final)
+    assert eventually(lambda: shown(view)[1]["X"] == final)
     # 800 posts in well under a second become a handful of cell messages
     assert len(cell_messages(view)) < 20
 
 
 def test_editing_a_comment_saves_it_and_other_edits_are_reverted(view):
     view.set_cells(1, {"run": 1, "x": 3.0, "comment": None})
-    eventually(lambda: len(view.grid.data) == 1)
+    assert eventually(lambda: len(view.grid.data) == 1)
     # what ipydatagrid's handlers receive when a user edits cells in the browser
     view._cell_changed({"row": 0, "column": "Comment", "column_index": 1, "value": "aligned"})
     assert view.comments == [(1, "aligned")]
     assert view.cell(1, "comment") == "aligned"
     view._cell_changed({"row": 0, "column": "X", "column_index": 2, "value": 99})
     assert view.comments == [(1, "aligned")]
-    eventually(lambda: any(m["value"] == 3.0 for m in cell_messages(view)))
+    assert eventually(lambda: any(m["value"] == 3.0 for m in cell_messages(view)))
     # the kernel's own updates echo back: they are not user edits
     view._cell_changed({"row": 0, "column": "Comment", "column_index": 1, "value": "aligned"})
     assert view.comments == [(1, "aligned")]
@@ -94,14 +85,14 @@ def test_new_columns_and_error_details(view):
     view.set_cells(1, {"run": 1})
     view.set_columns(COLUMNS + [("y", "Y")])
     view.set_cells(1, {"y": f"{ERROR_MARK} ValueError"}, {"y": "ValueError: no XGM data"})
-    eventually(lambda: "Y" in view.grid.data.columns and shown(view)[1]["Y"])
+    assert eventually(lambda: "Y" in view.grid.data.columns and shown(view)[1]["Y"])
     view._cell_clicked({"region": "body", "column": "Y", "primary_key_row": 1})
     assert "no XGM data" in view.detail.value
 
 
 def test_status_line(view):
     view.set_status("Watching <b>p002012</b>")
-    eventually(lambda: view.status.value == "Watching <b>p002012</b>")
+    assert eventually(lambda: view.status.value == "Watching <b>p002012</b>")
 
 
 class Stored:
@@ -151,13 +142,13 @@ def test_images_and_trends_show_in_the_detail(view):
 
     view.set_cells(1, {"run": 1, "x": shown_value}, {"x": detail})
     view.set_cells(2, {"run": 2, "x": f"{ERROR_MARK} ValueError"})
-    eventually(lambda: 2 in shown(view) and "X" in view.grid.renderers)
+    assert eventually(lambda: 2 in shown(view) and "X" in view.grid.renderers)
     assert type(view.grid.renderers["X"]).__name__ == "ImageRenderer"
     assert view.grid.base_row_size >= 56  # rows tall enough to see a thumbnail
     assert shown(view)[1]["X"] == shown_value
     assert shown(view)[2]["X"].startswith("data:image/svg+xml,")  # the error, drawn as text
     first = view.grid.base_row_size
-    eventually(lambda: view.grid.base_row_size != first, timeout=5)  # repainted once loaded
+    assert eventually(lambda: view.grid.base_row_size != first, timeout=5)  # repainted once loaded
     view._cell_clicked({"region": "body", "column": "X", "primary_key_row": 1})
     assert "<img src=\"data:image/png;base64," in view.detail.value  # as HTML, not escaped
 
@@ -173,7 +164,7 @@ def test_a_cell_without_a_detail_asks_for_it_when_clicked():
     try:
         for run in range(1, 51):
             v.set_cells(run, {"run": run, "x": float(run), "comment": "ok"})
-        eventually(lambda: len(v.grid.data) == 50)
+        assert eventually(lambda: len(v.grid.data) == 50)
         assert asked == []  # nothing is made before a click
         v._cell_clicked({"region": "body", "column": "X", "primary_key_row": 7})
         assert asked == [(7, "x")] and "<b>big plot</b>" in v.detail.value
