@@ -41,7 +41,7 @@ from functools import partial
 
 import numpy as np
 
-from .catalogue import _NOT_LOADED, FileCatalogue, FrozenMap
+from .catalogue import NOT_LOADED, FileCatalogue, FrozenMap
 
 __all__ = ["CatalogueCache", "cache_dir", "save_loaded", "flush", "CACHE_DIR_ENV",
            "EXIT_FLUSH_SECONDS"]
@@ -92,31 +92,32 @@ def _pack(cats):
     layouts, layout_ids = [], {}
     names, rows, mtimes, index = [], [], [], {}
     for pos, cat in enumerate(cats):
-        groups = {s: list(g) for s, g in cat.groups.items()}
-        layout = [cat._format_version, sorted(cat.control_sources),
-                  sorted(cat.instrument_sources), dict(sorted(cat.legacy_sources.items())),
+        st = cat.state()
+        groups = {s: list(g) for s, g in st["groups"].items()}
+        layout = [st["format_version"], sorted(st["control_sources"]),
+                  sorted(st["instrument_sources"]), dict(sorted(st["legacy_sources"].items())),
                   dict(sorted(groups.items()))]
         key = json.dumps(layout)
         if key not in layout_ids:
             layout_ids[key] = len(layouts)
             layouts.append(layout)
-        tids = cat.train_ids
-        if cat._timestamps is _NOT_LOADED:
+        tids = st["train_ids"]
+        if st["timestamps"] is NOT_LOADED:
             ts = _NONE
-        elif cat._timestamps is None:
+        elif st["timestamps"] is None:
             ts = _ABSENT
         else:
-            ts = put(cat._timestamps)
+            ts = put(st["timestamps"])
         rows.append((
-            cat.size, layout_ids[key], cat._n_raw, put(tids), len(tids),
-            _NONE if cat._keep is None else put(cat._keep),
-            _NONE if cat._flag is _NOT_LOADED else put(cat._flag),
+            st["size"], layout_ids[key], st["n_raw"], put(tids), len(tids),
+            _NONE if st["keep"] is None else put(st["keep"]),
+            _NONE if st["flag"] is NOT_LOADED else put(st["flag"]),
             ts,
             _NONE if not len(tids) else cat.first_train,
         ))
-        names.append(osp.basename(cat.path))
-        mtimes.append(cat.mtime)
-        loaded = cat.loaded_index()
+        names.append(osp.basename(st["path"]))
+        mtimes.append(st["mtime"])
+        loaded = st["index"]
         if loaded:
             index[str(pos)] = {
                 src: {g: [put(f), len(f), put(c), len(c)] for g, (f, c) in groups.items()}
@@ -156,8 +157,8 @@ def _unpack(run_dir, manifest, blob):
             mtime=mtime,
             format_version=fv,
             train_ids=blob[tids:tids + n_tids],
-            flag=_NOT_LOADED if flag == _NONE else blob[flag:flag + n_tids].astype(bool),
-            timestamps=(_NOT_LOADED if ts == _NONE else None if ts == _ABSENT
+            flag=NOT_LOADED if flag == _NONE else blob[flag:flag + n_tids].astype(bool),
+            timestamps=(NOT_LOADED if ts == _NONE else None if ts == _ABSENT
                         else blob[ts:ts + n_tids]),
             control_sources=control,
             instrument_sources=instrument,
@@ -217,7 +218,7 @@ class CatalogueCache:
         except (OSError, ValueError, KeyError, TypeError, IndexError, UnicodeDecodeError):
             return {}
         for c in cats.values():
-            c._attach(self)
+            c.attach(self)
         return cats
 
     def store(self, run_dir, cats):
@@ -228,8 +229,8 @@ class CatalogueCache:
         """
         now = time.time()
         for c in cats:
-            c._attach(self)
-            c._mark_saved()
+            c.attach(self)
+            c.mark_saved()
         cats = [c for c in cats if now - c.mtime > SETTLE_SECONDS]
         manifest, blob = _pack(cats)
         manifest["run_dir"] = osp.abspath(run_dir)
@@ -263,7 +264,7 @@ class CatalogueCache:
         background writer: opening a run never waits for its cache file)."""
         now = time.time()
         for c in cats:
-            c._attach(self)
+            c.attach(self)
 
         def signature(cs):
             return {(osp.basename(c.path), c.size, c.mtime) for c in cs if now - c.mtime > SETTLE_SECONDS}
@@ -282,7 +283,7 @@ class CatalogueCache:
             name = osp.basename(c.path)
             prev = stored.get(name)
             if prev is not None and (prev.size, prev.mtime) == (c.size, c.mtime):
-                c._absorb(prev)
+                c.absorb(prev)
             merged[name] = c
         return self.store(run_dir, list(merged.values()))
 
@@ -312,8 +313,9 @@ def save_loaded(cats):
     """
     todo = []
     for c in cats:
-        if getattr(c, "_unsaved", False) and c._store is not None:
-            c._mark_saved()  # queued: later loads of this catalogue queue again
+        # (Catalogue-like views, e.g. of auxiliary sources, have no cache state: skipped.)
+        if getattr(c, "unsaved", False) and c.cache is not None:
+            c.mark_saved()  # queued: later loads of this catalogue queue again
             todo.append(c)
     if todo:
         _writer.add(todo)
@@ -358,7 +360,7 @@ class _Writer:
             else:
                 for c in cats:
                     d = osp.dirname(c.path)
-                    job = self._pending.setdefault((id(c._store), d), _Job(c._store, d))
+                    job = self._pending.setdefault((id(c.cache), d), _Job(c.cache, d))
                     job.merge.append(c)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True,
@@ -421,7 +423,7 @@ class _Job:
             name = osp.basename(c.path)
             if name in cats and cats[name] is not c and (cats[name].size, cats[name].mtime) == (
                     c.size, c.mtime):
-                cats[name]._absorb(c)
+                cats[name].absorb(c)
         self.store.store(self.run_dir, list(cats.values()))
 
 

@@ -9,8 +9,12 @@ validity flags and the timestamps are read when first needed, and kept. Everythi
 list keys.
 
 :meth:`FileCatalogue.to_dict` / :meth:`FileCatalogue.from_dict` turn a catalogue into plain
-lists and numbers (JSON-ready) and back, so a cache can store it; :meth:`FileCatalogue.is_current`
-tells whether a stored catalogue still describes the file (same size and mtime).
+lists and numbers (JSON-ready) and back; :meth:`FileCatalogue.state` gives it as the
+constructor's arguments (arrays as they are, :data:`NOT_LOADED` for what was not read), so a
+cache can store it in its own format and build it again; :meth:`FileCatalogue.is_current`
+tells whether a stored catalogue still describes the file (same size and mtime). A cache keeps
+track of its catalogues with ``attach``/``cache``, ``unsaved``/``mark_saved`` (what was read
+since it was stored) and ``absorb`` (take over what another catalogue of the file read).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import numpy as np
 
 from .exceptions import FileFormatError
 
-__all__ = ["FileCatalogue", "read_catalogue"]
+__all__ = ["FileCatalogue", "read_catalogue", "read_auxiliary_index", "FrozenMap", "NOT_LOADED",
+           "AUXILIARY_SECTIONS"]
 
 #: Run metadata datasets under METADATA (format >= 1.0), in the order EXtra-data lists them.
 RUN_METADATA_KEYS = (
@@ -84,7 +89,9 @@ def _decode(value):
     return value
 
 
-_NOT_LOADED = object()
+#: Stands for a lazily read part not read yet (``flag``, ``timestamps``) in
+#: :meth:`FileCatalogue.state` and in the constructor's arguments.
+NOT_LOADED = object()
 
 #: Serialises lazy loading (HDF5 calls are serialised by h5py anyway).
 _load_lock = threading.RLock()
@@ -148,8 +155,8 @@ class FileCatalogue:
         mtime,
         format_version,
         train_ids,
-        flag=_NOT_LOADED,
-        timestamps=_NOT_LOADED,
+        flag=NOT_LOADED,
+        timestamps=NOT_LOADED,
         control_sources=(),
         instrument_sources=(),
         legacy_sources=(),
@@ -185,8 +192,8 @@ class FileCatalogue:
         # first len(train_ids) rows, else a bool mask over the first n_raw rows.
         set_(self, "_keep", None if keep is None else _readonly(keep, bool))
         set_(self, "_n_raw", len(tids) if n_raw is None else int(n_raw))
-        set_(self, "_flag", _NOT_LOADED if flag is _NOT_LOADED else _readonly(flag, bool))
-        set_(self, "_timestamps", timestamps if timestamps is None or timestamps is _NOT_LOADED
+        set_(self, "_flag", NOT_LOADED if flag is NOT_LOADED else _readonly(flag, bool))
+        set_(self, "_timestamps", timestamps if timestamps is None or timestamps is NOT_LOADED
              else _readonly(timestamps))
         set_(self, "_index", _freeze_index(index) if index else {})
         # A function giving more (already loaded) index entries when first needed, so a
@@ -196,7 +203,7 @@ class FileCatalogue:
         set_(self, "_unsaved", False)
         set_(self, "_store", None)
         # The smallest train ID (None: none), computed on first use unless given.
-        set_(self, "_first", _NOT_LOADED if first_train is None and len(tids) else first_train)
+        set_(self, "_first", NOT_LOADED if first_train is None and len(tids) else first_train)
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -208,7 +215,7 @@ class FileCatalogue:
         self._idx()
         state = {name: getattr(self, name) for name in self.__slots__}
         for name in ("_flag", "_timestamps", "_first"):
-            if state[name] is _NOT_LOADED:
+            if state[name] is NOT_LOADED:
                 state[name] = "not loaded"
         state["_index"] = dict(state["_index"])
         state["_index_pending"] = None
@@ -216,11 +223,11 @@ class FileCatalogue:
         return state
 
     def __setstate__(self, state):
-        state.setdefault("_first", _NOT_LOADED)
+        state.setdefault("_first", NOT_LOADED)
         for name in self.__slots__:
             value = state[name]
             if name in ("_flag", "_timestamps", "_first") and isinstance(value, str):
-                value = _NOT_LOADED
+                value = NOT_LOADED
             object.__setattr__(self, name, value)
 
     def __repr__(self):
@@ -251,7 +258,7 @@ class FileCatalogue:
                                 _decode(np.atleast_1d(v)[0]) if v.size else "1.0")
                             self._memo("_format_version", str(v))
                     elif what == "flag":
-                        if self._flag is _NOT_LOADED:
+                        if self._flag is NOT_LOADED:
                             flag = _read(fid, "INDEX/flag")
                             if flag is None:
                                 flag = _guess_flag(self.train_ids)
@@ -261,7 +268,7 @@ class FileCatalogue:
                                     flag = ~flag  # 1.1 stores 0 for trains from the time server
                             self._memo("_flag", _readonly(flag, bool))
                     elif what == "timestamps":
-                        if self._timestamps is _NOT_LOADED:
+                        if self._timestamps is NOT_LOADED:
                             ts = _read(fid, "INDEX/timestamp", np.uint64)
                             self._memo("_timestamps", None if ts is None else _readonly(self._fit(ts)))
                     elif what not in self._idx():
@@ -285,12 +292,34 @@ class FileCatalogue:
         first, count = _read_first_count(fid, self.path, grp_path)
         return _readonly(self._fit(first)), _readonly(self._fit(count))
 
-    def _absorb(self, other):
-        """Take over what *other* (a catalogue of the same file version) has loaded."""
+    # --- kept by a catalogue cache ------------------------------------------
+    @property
+    def cache(self):
+        """The catalogue cache keeping this catalogue (see :meth:`attach`), or None."""
+        return self._store
+
+    def attach(self, cache):
+        """Record *cache* (a :class:`~.cache.CatalogueCache`, or None) as the one keeping
+        this catalogue: :func:`~.cache.save_loaded` adds what it reads later to that cache."""
+        object.__setattr__(self, "_store", cache)
+
+    @property
+    def unsaved(self):
+        """True if parts were read from the file since :meth:`mark_saved` (or since the
+        catalogue was built)."""
+        return self._unsaved
+
+    def mark_saved(self):
+        """Note that what was read so far is stored (or queued to be)."""
+        object.__setattr__(self, "_unsaved", False)
+
+    def absorb(self, other):
+        """Take over what *other*, a catalogue of the same file version, has read and this
+        one has not (flags, timestamps, metadata, index entries)."""
         with _load_lock:
-            if self._flag is _NOT_LOADED and other._flag is not _NOT_LOADED:
+            if self._flag is NOT_LOADED and other._flag is not NOT_LOADED:
                 object.__setattr__(self, "_flag", other._flag)
-            if self._timestamps is _NOT_LOADED and other._timestamps is not _NOT_LOADED:
+            if self._timestamps is NOT_LOADED and other._timestamps is not NOT_LOADED:
                 object.__setattr__(self, "_timestamps", other._timestamps)
             if self._metadata is None and other._metadata is not None:
                 object.__setattr__(self, "_metadata", other._metadata)
@@ -299,12 +328,34 @@ class FileCatalogue:
             if missing:
                 object.__setattr__(self, "_index", {**mine, **missing})
 
-    def _attach(self, store):
-        # The catalogue cache that keeps this catalogue (see cache.save_loaded), or None.
-        object.__setattr__(self, "_store", store)
+    def state(self):
+        """This catalogue as the constructor's keyword arguments, with what it has read so far:
+        ``FileCatalogue(**cat.state())`` describes the same file the same way.
 
-    def _mark_saved(self):
-        object.__setattr__(self, "_unsaved", False)
+        Parts not read yet are :data:`NOT_LOADED` (``flag``, ``timestamps``), None
+        (``format_version``, ``metadata``) or left out of ``index``; ``timestamps`` is None
+        when the file has none. ``keep`` is None when the catalogue's trains are the first
+        ``n_raw`` rows of the file's INDEX arrays, else a bool mask over those rows. The
+        arrays are the catalogue's own (read-only).
+        """
+        return {
+            "path": self.path,
+            "size": self.size,
+            "mtime": self.mtime,
+            "format_version": self._format_version,
+            "train_ids": self.train_ids,
+            "flag": self._flag,
+            "timestamps": self._timestamps,
+            "control_sources": self.control_sources,
+            "instrument_sources": self.instrument_sources,
+            "legacy_sources": self.legacy_sources,
+            "groups": self.groups,
+            "index": dict(self._idx()),
+            "metadata": self._metadata,
+            "keep": self._keep,
+            "n_raw": self._n_raw,
+            "first_train": None if self._first is NOT_LOADED else self._first,
+        }
 
     def loaded_index(self):
         """The index entries read so far (``{source: {group: (first, count)}}``)."""
@@ -331,14 +382,14 @@ class FileCatalogue:
     @property
     def flag(self):
         """Per-train validity (see the class docstring)."""
-        if self._flag is _NOT_LOADED:
+        if self._flag is NOT_LOADED:
             self._load("flag")
         return self._flag
 
     @property
     def timestamps(self):
         """Per-train timestamps in ns since the epoch, or None when the file has none."""
-        if self._timestamps is _NOT_LOADED:
+        if self._timestamps is NOT_LOADED:
             self._load("timestamps")
         return self._timestamps
 
@@ -372,7 +423,7 @@ class FileCatalogue:
     @property
     def first_train(self):
         """The smallest train ID in the file, or None for a file without trains."""
-        if self._first is _NOT_LOADED:
+        if self._first is NOT_LOADED:
             object.__setattr__(self, "_first", int(self.train_ids.min()))
         return self._first
 
@@ -423,24 +474,24 @@ class FileCatalogue:
                 k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._metadata.items()
             },
         }
-        if self._flag is not _NOT_LOADED:
+        if self._flag is not NOT_LOADED:
             d["flag"] = self._flag.tolist()
-        if self._timestamps is not _NOT_LOADED:
+        if self._timestamps is not NOT_LOADED:
             d["timestamps"] = None if self._timestamps is None else self._timestamps.tolist()
         return d
 
     @classmethod
     def from_dict(cls, d):
         """Rebuild a catalogue from :meth:`to_dict` output."""
-        ts = d.get("timestamps", _NOT_LOADED)
+        ts = d.get("timestamps", NOT_LOADED)
         return cls(
             d["path"],
             size=d["size"],
             mtime=d["mtime"],
             format_version=d["format_version"],
             train_ids=np.asarray(d["train_ids"], dtype=np.uint64),
-            flag=np.asarray(d["flag"], dtype=bool) if "flag" in d else _NOT_LOADED,
-            timestamps=ts if ts is None or ts is _NOT_LOADED else np.asarray(ts, dtype=np.uint64),
+            flag=np.asarray(d["flag"], dtype=bool) if "flag" in d else NOT_LOADED,
+            timestamps=ts if ts is None or ts is NOT_LOADED else np.asarray(ts, dtype=np.uint64),
             control_sources=d["control_sources"],
             instrument_sources=d["instrument_sources"],
             legacy_sources=d["legacy_sources"],

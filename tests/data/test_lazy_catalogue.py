@@ -10,6 +10,7 @@ import pytest
 
 from damnit_nb.data import RunDirectory, read_catalogue
 from damnit_nb.data import catalogue as catalogue_module
+from damnit_nb.data.catalogue import NOT_LOADED, FileCatalogue
 from damnit_nb.data.cache import CatalogueCache
 from damnit_nb.data.files import default_cache as default_handles
 
@@ -145,3 +146,41 @@ def test_missing_index_is_reported_when_read(settled_run):
     with pytest.raises(Exception) as info:
         run[CAM].data_counts()
     assert type(info.value).__name__ == "FileFormatError" and str(path) in str(info.value)
+
+
+def test_state_rebuilds_the_catalogue_without_reading(settled_run, monkeypatch):
+    path = str(settled_run / "RAW-R0001-DA01-S00000.h5")
+    cat = read_catalogue(path)
+    state = cat.state()
+    assert state["flag"] is NOT_LOADED and state["timestamps"] is NOT_LOADED
+    assert state["index"] == {}
+    cat.flag, cat.timestamps, cat.index[XGM]
+    loads = _count_loads(monkeypatch)
+    copy = FileCatalogue(**cat.state())
+    assert copy.to_dict() == cat.to_dict()
+    assert copy.first_train == cat.first_train
+    assert loads == []
+    # What neither has read yet, the copy reads from the file like the original.
+    other = next(s for s in cat.groups if s != XGM)
+    assert copy.index[other].keys() == cat.index[other].keys()
+    assert [w for _, w in loads] == [other, other]
+
+
+def test_cache_bookkeeping_and_absorb(settled_run, monkeypatch, cache):
+    path = str(settled_run / "RAW-R0001-DA02-S00000.h5")
+    a, b = read_catalogue(path), read_catalogue(path)
+    assert a.cache is None and not a.unsaved
+    a.attach(cache)
+    assert a.cache is cache
+    b.flag, b.index[CAM]
+    assert b.unsaved  # read since it was built
+    b.mark_saved()
+    assert not b.unsaved
+    loads = _count_loads(monkeypatch)
+    a.absorb(b)
+    np.testing.assert_array_equal(a.flag, b.flag)
+    assert a.loaded_index().keys() == {CAM}
+    np.testing.assert_array_equal(a.index_for(CAM, "data")[1], b.index_for(CAM, "data")[1])
+    assert loads == []
+    assert a.state()["timestamps"] is NOT_LOADED  # b had not read them either
+    assert not a.unsaved  # taken over, not read: nothing new for the cache
