@@ -471,6 +471,15 @@ class KeyData(SectionFlags):
             data = data[0]
         return data
 
+    def train_data(self, tid, keep_dims=False):
+        """The entries of train *tid* (squeezed when there is one, unless *keep_dims*), or
+        None when the train has no data for this key or is not selected. A collection's
+        train-by-train reading asks each key this."""
+        hit = self._train_lookup().get(int(tid))
+        if hit is None or hit[2] == 0:
+            return None
+        return self._read_rows(*hit, keep_dims=keep_dims)
+
     def train_from_id(self, tid, keep_dims=False):
         """``(train_id, data)`` for one train; entries of a train with one entry are
         squeezed unless *keep_dims*. Raises :class:`TrainIDError` for an unselected train."""

@@ -283,10 +283,9 @@ class DataCollection:
         for (src, key), kd in key_datas.items():
             if not flat_keys and src not in data:
                 data[src] = {"metadata": {"source": src, "timestamp.tid": tid}}
-            hit = kd._train_lookup().get(tid)
-            if hit is None or hit[2] == 0:
+            value = kd.train_data(tid, keep_dims=keep_dims)
+            if value is None:
                 continue
-            value = kd._read_rows(*hit, keep_dims=keep_dims)
             present.add(src)
             if flat_keys:
                 data[(src, key)] = value

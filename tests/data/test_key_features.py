@@ -197,3 +197,17 @@ def test_names_with_dots_are_read_where_extra_data_fails(example_runs):
     np.testing.assert_array_equal(ours.ndarray(), expected[: len(ours.ndarray())])
     with pytest.raises(KeyError):
         extra_data.RunDirectory(path)[src, key].ndarray()
+
+
+def test_train_data_of_one_key(runs):
+    from damnit_nb.data import by_id
+
+    ours, _ = runs
+    kd = ours[CAM]
+    counts = kd.data_counts()
+    with_data, without = int(counts[counts > 0].index[0]), int(counts[counts == 0].index[-1])
+    np.testing.assert_array_equal(kd.train_data(with_data), kd.train_from_id(with_data)[1])
+    np.testing.assert_array_equal(kd.train_data(with_data, keep_dims=True),
+                                  kd.train_from_id(with_data, keep_dims=True)[1])
+    assert kd.train_data(without) is None
+    assert kd.select_trains(by_id[[without]]).train_data(with_data) is None  # not selected
