@@ -12,7 +12,8 @@ Usage::
 - *Reprocessing*: ``--runs`` runs (small simulated ones) x 10 variables that each read a
   key and compute for about 5 ms of CPU time, all recomputed (``table.reprocess()``) with
   worker processes, 1 and then 2 of them, each timed from the call to ``table.wait()``
-  returning. Values stored per second follow from it. The tables are made (and their
+  returning, the pair (1 worker, then 2) repeated ``--reps`` times: the target holds for
+  the worst pair. Values stored per second follow from it. The tables are made (and their
   worker processes started) before timing.
 """
 
@@ -93,7 +94,9 @@ def measure_latency(root, runs, settle=2.0):
     return latencies
 
 
-def measure_reprocess(root, runs):
+def measure_reprocess(root, runs, reps):
+    """Seconds to reprocess everything with 1 and with 2 worker processes, ``reps`` times
+    each, alternating: {workers: [seconds, ...]}."""
     from damnit_nb.simulate import simulate_run
 
     proposal = osp.join(root, "p009002")
@@ -101,18 +104,19 @@ def measure_reprocess(root, runs):
         simulate_run(proposal, run, trains=10, modules=1)
     with open(osp.join(proposal, "context.py"), "w") as f:
         f.write(CONTEXT)
-    times = {}
-    for workers in (1, 2):
-        with _table(proposal, workers, settle=0.0, poll=1.0) as table:
-            assert table.wait(600)  # the first table computes everything; not timed
-            table.reprocess(runs=[1, 2][:workers], match="v0")  # workers started
-            assert table.wait(600)
-            start = time.perf_counter()
-            table.reprocess()
-            assert table.wait(3600)
-            times[workers] = time.perf_counter() - start
-            errors = table.errors()
-            assert not errors, list(errors.items())[:3]
+    times = {1: [], 2: []}
+    for _ in range(reps):
+        for workers in (1, 2):
+            with _table(proposal, workers, settle=0.0, poll=1.0) as table:
+                assert table.wait(600)  # the first table computes everything; not timed
+                table.reprocess(runs=[1, 2][:workers], match="v0")  # workers started
+                assert table.wait(600)
+                start = time.perf_counter()
+                table.reprocess()
+                assert table.wait(3600)
+                times[workers].append(time.perf_counter() - start)
+                errors = table.errors()
+                assert not errors, list(errors.items())[:3]
     return times
 
 
@@ -121,18 +125,23 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="fewer runs; print, do not write")
     p.add_argument("--runs", type=int, help="runs reprocessed (default 200, quick 40)")
     p.add_argument("--latency-runs", type=int, help="runs for latency (default 10, quick 3)")
+    p.add_argument("--reps", type=int, help="repetitions of the reprocessing pair (default 3, "
+                   "quick 1)")
     p.add_argument("--output", help="Markdown file to write (default BENCHMARKS.md in the "
                    "repository; with --quick, nothing is written unless given)")
     args = p.parse_args(argv)
     runs = args.runs or (40 if args.quick else 200)
     latency_runs = args.latency_runs or (3 if args.quick else 10)
+    reps = args.reps or (1 if args.quick else 3)
     output = args.output or (None if args.quick else osp.join(REPO, "BENCHMARKS.md"))
     os.environ.setdefault("DAMNIT_NB_CACHE_DIR", tempfile.mkdtemp(prefix="bench-cache-"))
 
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as root:
         latencies = measure_latency(root, latency_runs)
-        times = measure_reprocess(root, runs)
-    speedup = times[1] / times[2]
+        times = measure_reprocess(root, runs, reps)
+    speedups = [t1 / t2 for t1, t2 in zip(times[1], times[2])]
+    worst = min(speedups)
+    t1, t2 = statistics.median(times[1]), statistics.median(times[2])
     values = runs * 10
     lat_med, lat_max = statistics.median(latencies), max(latencies)
     lines = [
@@ -151,7 +160,8 @@ def main(argv=None):
         "stored.",
         f"- Reprocessing: {runs} runs x 10 variables, each reading a key and computing for "
         "about 5 ms of CPU time; `table.reprocess()` to `table.wait()` returning, with worker "
-        "processes already started.",
+        f"processes already started; 1 then 2 workers, {reps} times. The machine had no other "
+        "work while this ran: any other busy process takes a core from the workers.",
         "",
         "| measurement | figure | target | met |",
         "|---|---:|---:|:---:|",
@@ -159,12 +169,14 @@ def main(argv=None):
         f"| {'yes' if lat_med <= LATENCY_TARGET else 'no'} |",
         f"| latency beyond the settle time, worst of {latency_runs} | {lat_max:.2f} s | "
         f"<= {LATENCY_TARGET:g} s | {'yes' if lat_max <= LATENCY_TARGET else 'no'} |",
-        f"| reprocess {runs} runs, 1 worker process | {times[1]:.2f} s | | |",
-        f"| reprocess {runs} runs, 2 worker processes | {times[2]:.2f} s | | |",
-        f"| speed-up, 2 workers against 1 | {speedup:.2f} | >= {SPEEDUP_TARGET:g} | "
-        f"{'yes' if speedup >= SPEEDUP_TARGET else 'no'} |",
-        f"| values stored per second, 1 worker | {values / times[1]:.0f} | | |",
-        f"| values stored per second, 2 workers | {values / times[2]:.0f} | | |",
+        f"| reprocess {runs} runs, 1 worker process (median of {reps}) | {t1:.2f} s | | |",
+        f"| reprocess {runs} runs, 2 worker processes (median of {reps}) | {t2:.2f} s | | |",
+        f"| speed-up, 2 workers against 1, each of {reps} pairs | "
+        + ", ".join(f"{x:.2f}" for x in speedups) + " | | |",
+        f"| speed-up, 2 workers against 1, worst pair | {worst:.2f} | >= {SPEEDUP_TARGET:g} | "
+        f"{'yes' if worst >= SPEEDUP_TARGET else 'no'} |",
+        f"| values stored per second, 1 worker | {values / t1:.0f} | | |",
+        f"| values stored per second, 2 workers | {values / t2:.0f} | | |",
     ]
     text = "\n".join(lines) + "\n"
     print(text)
