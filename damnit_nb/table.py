@@ -165,7 +165,6 @@ class RunTable:
         sig = _file_signature(self.context_file)
         if sig == self._context_sig:
             return
-        self._context_sig = sig
         from .context import DefinitionError, load_context_file
 
         try:
@@ -173,12 +172,14 @@ class RunTable:
             with self._lock:
                 defs = _combine(file_defs, self._cell_vars)
         except DefinitionError as e:  # ContextFileError, or cells no longer fitting it
+            self._context_sig = sig
             self.context_error = str(e)
         else:
+            self._set_definitions(defs)  # if the database refuses them, tried at the next poll
             with self._lock:
                 self._file_defs = file_defs
                 self.context_error = None
-            self._set_definitions(defs)
+            self._context_sig = sig
             self._engine.request()
         self.engine_status(self._engine.status())
 

@@ -562,6 +562,8 @@ class Engine:
         with self._cond:
             if len(self._running) >= self._executor.max_workers:
                 return False
+            if self._store_retry_at is not None and now < self._store_retry_at:
+                return False  # the store is unavailable: new work waits with the rest
             held = {w.run for w in self._unsaved} | {r for r, _ in busy}
             if self._unsaved and len(held) >= 2 * self._executor.max_workers:
                 return False  # the store is behind: hold on to no more results than this
@@ -585,6 +587,12 @@ class Engine:
             with self._cond:
                 del self._running[run]
                 self._queue.put(run, names)
+            if store_unavailable(e):  # every run waits for the store, not just this one
+                with self._cond:
+                    self._set_state(run, "queued")
+                self._store_refused(e)
+                return False
+            with self._cond:
                 previous = self._defer_pauses.get(run)
                 pause = RETRY_FIRST if previous is None else min(previous * 2, RETRY_MAX)
                 self._defer_pauses[run] = pause
@@ -598,6 +606,8 @@ class Engine:
         with self._cond:
             self._defer_pauses.pop(run, None)
             self._run_problems.pop(run, None)
+            if self._store_retry_at is not None and not self._unsaved:
+                self._store_recovered()  # the store answered again
             if jobs:
                 self._running[run] = jobs
                 self._set_state(run, "running")
@@ -805,10 +815,7 @@ class Engine:
             self._unsaved.popleft()
             with self._cond:
                 if self._store_retry_at is not None:
-                    self._store_retry_at = None
-                    self._store_pause = RETRY_FIRST
-                    self._store_problem = None
-                    self._status_dirty = True
+                    self._store_recovered()
                 if write.outcome is not None:
                     self._set_state(write.run, write.outcome)
                 self._note("engine_results", write.run, write.names)
@@ -831,7 +838,8 @@ class Engine:
             write.results = errors
 
     def _store_refused(self, error):
-        """The store did not take a write: pause, then try again; the runs say why."""
+        """The store did not answer: pause (1 s, doubling up to a minute), then try again;
+        the runs and the status say why."""
         with self._cond:
             pause = self._store_pause
             self._store_pause = min(pause * 2, RETRY_MAX)
@@ -839,13 +847,20 @@ class Engine:
             runs = sorted({w.run for w in self._unsaved})
             for run in runs:
                 self._set_state(run, "unsaved")
+            held = (f"{len(runs)} run(s) computed and kept in memory, not stored yet"
+                    if runs else "processing waits for it")
             self._store_problem = (
-                f"the database cannot be written ({type(error).__name__}: {error}); "
-                f"{len(runs)} run(s) computed and kept in memory, not stored yet; trying again "
-                f"in {pause:g} s. {_store_advice(error)}")
+                f"the database cannot be used ({type(error).__name__}: {error}); {held}; "
+                f"trying again in {pause:g} s. {_store_advice(error)}")
             self._status_dirty = True
-        log.warning("run %s: results not stored yet (%s); trying again in %g s",
-                    runs[0], error, pause)
+        log.warning("the database cannot be used (%s); trying again in %g s", error, pause)
+
+    def _store_recovered(self):
+        # Called with the condition held.
+        self._store_retry_at = None
+        self._store_pause = RETRY_FIRST
+        self._store_problem = None
+        self._status_dirty = True
 
     def _log(self, run, names, text, errors=None, took=None):
         if self.log_dir is None:

@@ -164,20 +164,21 @@ def test_runs_wait_while_too_many_results_wait_for_the_store():
     assert executor.running() == [2]
 
 
-def test_a_run_that_cannot_be_prepared_is_retried_later():
+def test_runs_wait_while_the_store_cannot_be_used_and_start_when_it_can():
     engine, raw, executor, store, listener, clock = make()
-    raw.add(1)
-    store.fail = locked()  # add_run fails: the run waits
+    raw.add(1, 2)
+    store.fail = locked()  # add_run fails: the runs wait, asking the store once a round
     engine.step()
     assert executor.jobs == []
-    assert engine.run_states()[1] == "queued"
-    assert "run 1 could not be prepared" in engine.status().problem
+    assert engine.run_states() == {1: "queued", 2: "queued"}
+    assert "database cannot be used" in engine.status().problem
+    assert "processing waits for it" in engine.status().problem
     store.fail = None
     engine.step()
     assert executor.jobs == []  # its pause is not over
     clock.advance(1.5)
     engine.step()
-    assert executor.running() == [1]
+    assert executor.running() == [2]
     assert engine.status().problem is None
 
 
