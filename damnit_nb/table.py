@@ -200,7 +200,8 @@ class RunTable:
 
     # -- values -------------------------------------------------------------------------------
     def wait(self, timeout=60.0):
-        """Block until every run on disk is processed; False if ``timeout`` passed first."""
+        """Block until every run on disk is processed and stored; False if ``timeout``
+        passed first. A table on a read-only database processes nothing: True at once."""
         return self._engine.wait(timeout)
 
     def set_comment(self, run, text):
@@ -235,9 +236,11 @@ class RunTable:
         return self._engine.status()
 
     def run_states(self):
-        """{run: "queued" | "running" | "done" | "failed" | "cancelled" | "vanished"} for runs
-        seen since the table started ("failed": a variable raised, or the run's task failed;
-        "vanished": its directory is gone, its values are kept)."""
+        """{run: "queued" | "running" | "unsaved" | "done" | "failed" | "cancelled" |
+        "vanished"} for runs seen since the table started ("unsaved": computed, waiting for
+        the database to take the results, ``status().problem`` says why; "failed": a variable
+        raised, or the run's task failed; "vanished": its directory is gone, its values are
+        kept)."""
         return self._engine.run_states()
 
     def _log_tail(self, run, lines=40, max_bytes=16384):
@@ -269,7 +272,7 @@ class RunTable:
     def reprocess(self, runs="all", match=None):
         """Compute variables again even if up to date: ``runs`` is "all" or run numbers,
         ``match`` a glob (or list of globs) on variable names or titles (None: all).
-        Returns the names of the variables queued."""
+        Returns the names of the variables queued. A run not on disk raises ValueError."""
         return self._engine.reprocess(runs, match)
 
     def cancel(self, runs=None):
