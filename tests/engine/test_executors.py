@@ -292,9 +292,6 @@ def test_clicking_a_state_shows_the_end_of_the_runs_log(proposal):
             table.add_variable(var)
         assert table.wait(60)
         assert table.run_states()[1] == "failed"
-        from tests.helpers import eventually
-
-        assert eventually(lambda: (1, "state") in view._details)
         view._cell_clicked({"region": "body", "column": "State", "primary_key_row": 1})
         detail = view.detail.value
         assert "this variable always fails" in detail and "computing the mean" in detail
