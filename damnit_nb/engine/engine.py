@@ -197,7 +197,7 @@ class Engine:
         self._outcomes = {}  # run -> "done" | "failed", after its last processing
         self._processed_with = {}  # run -> (raw, proc) files signatures when last dispatched
         self._adopted = {}  # (run, name) -> code version a value of unknown code is taken for
-        self._still_failed = set()  # runs requeued after a task failed midway
+        self._failing = {}  # run -> names whose latest result is an error (not a skip)
         self._unsaved = deque()  # _Write, oldest first: results the store did not take yet
         self._store_retry_at = None  # clock time of the next try at the store
         self._store_pause = RETRY_FIRST
@@ -522,6 +522,8 @@ class Engine:
         Variables reading proc data wait until the run has proc data."""
         stored = self._db.values(runs=[run]).get(run, {})
         versions = self._db.code_versions(run)
+        with self._cond:
+            self._failing[run] = {n for n, v in stored.items() if v.is_error and not v.skipped}
         proc = _proc_variables(defs)
         raw_newest = self._finder.newest(run)
         proc_newest = self._proc_finder.newest(run)
@@ -699,12 +701,20 @@ class Engine:
                 ok = False
             failed |= not ok
             writes.append(write)
+        # A run has failed while any of its variables' latest result is an error: of this
+        # task, or of an earlier one this task did not redo.
+        names = set(jobs[0].task.definitions.order) if jobs else set()
+        with self._cond:
+            failing = self._failing.setdefault(run, set())
+            for write in writes:
+                for r in write.results:
+                    if r.is_error and not r.skipped:
+                        failing.add(r.name)
+                    else:
+                        failing.discard(r.name)
+            failed |= bool(failing & names)
         outcome = "cancelled" if cancelled else "failed" if failed else "done"
         with self._cond:
-            if outcome == "done" and run in self._still_failed and run not in self._queue:
-                outcome = "failed"
-            if run not in self._queue:
-                self._still_failed.discard(run)
             self._done += 1
             if not cancelled:
                 self._outcomes[run] = outcome
@@ -786,7 +796,6 @@ class Engine:
         if rest:
             with self._cond:
                 self._queue.put(run)  # what is still out of date, in a new task
-                self._still_failed.add(run)  # that task's success does not undo this failure
                 self._changed()
         return _Write(run, results, _versions(defs, stored), stored, None)
 

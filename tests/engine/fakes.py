@@ -109,6 +109,7 @@ class _Value:
     def __init__(self, result):
         self.value = result.summary
         self.is_error = result.is_error
+        self.skipped = result.skipped
         self.error = result.error
         self.timestamp = 2e9  # newer than any fake file
 

@@ -349,3 +349,33 @@ def test_the_engine_thread_survives_an_error_escaping_a_round():
         assert eventually(lambda: engine.status().problem is None, 10)
     finally:
         engine.stop()
+
+
+@Variable(title="X")
+def x(run):
+    return 1
+
+
+@Variable(title="Y")
+def y(run):
+    return 2
+
+
+def test_a_run_stays_failed_while_one_of_its_variables_has_an_error():
+    engine, raw, executor, store, listener, clock = make(defs=Definitions([x, y]))
+    raw.add(1)
+    engine.step()
+    executor.finish(1, values={"x": ValueError("no beam")})
+    engine.step()
+    assert engine.run_states()[1] == "failed"
+    engine.reprocess(runs=[1], match="y")  # y alone again: x still has its error
+    engine.step()
+    assert executor.job(1).task.names == ["y"]
+    executor.finish(1)
+    engine.step()
+    assert engine.run_states()[1] == "failed"
+    engine.reprocess(runs=[1], match="x")  # x fixed: nothing of the run is in error
+    engine.step()
+    executor.finish(1)
+    engine.step()
+    assert engine.run_states()[1] == "done"
