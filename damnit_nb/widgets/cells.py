@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "Cell", "Trend", "MISSING", "CONTEXT_PROVENANCE", "from_stored", "column_kind",
-    "short_text", "detail_html", "as_markdown",
+    "short_text", "detail_html", "as_markdown", "trend_svg",
 ]
 
 #: Provenances of values the context file computed (DAMNIT marks the others).
@@ -207,22 +207,22 @@ def short_text(cell):
     return text
 
 
-def _trend_svg(trend, width=480, height=120):
-    x, y = trend
+def trend_svg(x, y, width=480, height=120):
+    """An SVG line plot of a trend (x, y), for a cell's detail."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if x.size == 0:
         return "<i>no finite values</i>"
     pad = 6
 
-    def scale(v, size):
-        lo, hi = v.min(), v.max()
-        if hi == lo:
-            return np.full_like(v, size / 2)
-        return pad + (v - lo) / (hi - lo) * (size - 2 * pad)
+    def scale(v, lo, hi, size):
+        return np.full_like(v, size / 2) if hi == lo else pad + (v - lo) / (hi - lo) * (size - 2 * pad)
 
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(scale(x, width),
-                                                         height - scale(y, height)))
+    px = scale(x, x.min(), x.max(), width)
+    py = height - scale(y, y.min(), y.max(), height)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
     return (f'<svg width="{width}" height="{height}" style="border:1px solid #ddd">'
             f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{points}"/>'
             f'<text x="{pad}" y="12" font-size="10">{y.max():.4g}</text>'
@@ -246,7 +246,7 @@ def detail_html(cell):
         body = (f'<img src="data:image/png;base64,{data}" alt="thumbnail" '
                 'style="max-height:300px; image-rendering:pixelated">')
     elif cell.kind == "trend":
-        body = _trend_svg(cell.value)
+        body = trend_svg(*cell.value)
     elif cell.kind == "number":
         body = esc(repr(cell.value) if isinstance(cell.value, float) else str(cell.value))
         if cell.units:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .cells import trend_svg
 from .runtable import ERROR_MARK, IMAGE_ROW_SIZE, SKIP_MARK, HtmlDetail, ImageCell
 
 __all__ = ["display_value", "sparkline", "trend_svg"]
@@ -79,29 +80,6 @@ def _fit_png(png, size):
     except (UnidentifiedImageError, OSError, ValueError):
         return png
     return out.getvalue()
-
-
-def trend_svg(x, y, width=480, height=120):
-    """An SVG line plot of a trend (x, y), for a cell's detail."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if x.size == 0:
-        return "<i>no finite values</i>"
-    pad = 6
-
-    def scale(v, lo, hi, size):
-        return np.full_like(v, size / 2) if hi == lo else pad + (v - lo) / (hi - lo) * (size - 2 * pad)
-
-    px = scale(x, x.min(), x.max(), width)
-    py = height - scale(y, y.min(), y.max(), height)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py))
-    return (f'<svg width="{width}" height="{height}" style="border:1px solid #ddd">'
-            f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="{points}"/>'
-            f'<text x="{pad}" y="12" font-size="10">{y.max():.4g}</text>'
-            f'<text x="{pad}" y="{height - 2}" font-size="10">{y.min():.4g}</text></svg>'
-            f"<br><small>{x.size} points, x from {x.min():.4g} to {x.max():.4g}</small>")
 
 
 def sparkline(values, width=24):
