@@ -101,27 +101,20 @@ def main(argv=None):
                   f"{_median_ms(lambda: db.changes_since(cursor), 200):8.3f} ms")
             cells = iter(range(10**6))
 
-            def one_value_changed():
+            def after(write):
                 nonlocal cursor
-                writer.write_results(runs // 2, [prepare_result("v05", float(next(cells)))])
+                write(next(cells))
                 t0 = time.perf_counter()
                 changes, cursor = db.changes_since(cursor)
                 assert len(changes.values) == 1, changes
                 return time.perf_counter() - t0
 
-            times = sorted(one_value_changed() for _ in range(9))
-            print(f"changes_since(), one value changed:  {times[4] * 1e3:8.2f} ms (median of 9)")
-
-            def comment_changed():
-                nonlocal cursor
-                writer.set_comment(runs // 3, f"comment {next(cells)}")
-                t0 = time.perf_counter()
-                changes, cursor = db.changes_since(cursor)
-                assert len(changes.values) == 1, changes
-                return time.perf_counter() - t0
-
-            times = sorted(comment_changed() for _ in range(9))
-            print(f"changes_since(), one comment set:    {times[4] * 1e3:8.2f} ms (median of 9)")
+            for label, write in [
+                    ("one value changed", lambda i: writer.write_results(
+                        runs // 2, [prepare_result("v05", float(i))])),
+                    ("one comment set", lambda i: writer.set_comment(runs // 3, f"c{i}"))]:
+                times = sorted(after(write) for _ in range(9))
+                print(f"changes_since(), {label + ':':20s}{times[4] * 1e3:8.2f} ms (median of 9)")
 
 
 if __name__ == "__main__":
