@@ -11,6 +11,7 @@ tools read what damnit_nb writes and the other way round.
 - `journal`: the undo journal that lets a file be changed in place and rolled back.
 - `values`: values in SQLite as DAMNIT encodes them (numbers, strings, complex, .npy blobs).
 - `database`: `Database`, the thread-safe entry point (runs, comments, variables, results).
+- `changes`: what other writers committed since a cursor (`Database.changes_since`).
 - `migrations`: databases of older DAMNIT formats (v0-v3) backed up and upgraded to v4.
 - `access`: `db[run]` and `db[run, name]`, reading variables as DAMNIT's API does.
 - `tables`: `Database.table()` as DAMNIT's API gives it, and `Database.export()`.
@@ -20,6 +21,7 @@ tools read what damnit_nb writes and the other way round.
 
 from . import errors
 from .access import DataType, RunVariables, VariableData
+from .changes import ChangeCursor, Changes
 from .database import Database, RunInfo, StoredValue, VariableInfo
 from .errors import ReadOnlyDatabaseError, StoreUnavailableError
 from .results import PreparedResult, prepare_error, prepare_result
@@ -32,6 +34,8 @@ __all__ = [
     "StoredValue",
     "RunInfo",
     "VariableInfo",
+    "Changes",
+    "ChangeCursor",
     "RunVariables",
     "VariableData",
     "DataType",

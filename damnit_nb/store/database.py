@@ -167,6 +167,8 @@ class Database:
                     raise
         self._lock = threading.RLock()
         self._closed = False
+        self._version = 0  # data_version(): counts commits seen (ours and others')
+        self._sqlite_version = None  # PRAGMA data_version when data_version() last looked
         self._read_only_version = None
         self._read_only_reason = None
         self.backup_path = None  # where an older database was copied before upgrading it
@@ -296,6 +298,7 @@ class Database:
                 try:
                     yield self._conn
                     self._conn.execute("COMMIT")
+                    self._version += 1  # SQLite's data_version ignores our own commits
                 except BaseException:
                     # e.g. still busy after the timeout: leave no transaction behind us
                     self._roll_back()
@@ -665,10 +668,11 @@ class Database:
         return (proposal, run, r.name, value, timestamp, max_diff, provenance,
                 summary_type, r.summary_method, attrs)
 
-    def values(self, runs=None) -> dict[int, dict[str, StoredValue]]:
+    def values(self, runs=None, names=None) -> dict[int, dict[str, StoredValue]]:
         """Stored values by run and name (latest version), decoded for display.
 
-        runs: an iterable of run numbers, or None for all. Cleared values are left out.
+        runs: an iterable of run numbers, or None for all; names: an iterable of variable
+        names, or None for all. Cleared values are left out.
         """
         proposal = self._proposal
         params = [proposal]
@@ -679,6 +683,12 @@ class Database:
                 return {}
             where += f" AND rv.run IN ({', '.join('?' * len(runs))})"
             params += runs
+        if names is not None:
+            names = [str(n) for n in names]
+            if not names:
+                return {}
+            where += f" AND rv.name IN ({', '.join('?' * len(names))})"
+            params += names
         with self._lock:
             has_cv = schema.has_code_versions_table(self._conn)
             cv_col = "cv.code_version" if has_cv else "NULL"
@@ -843,6 +853,52 @@ class Database:
                     conn.execute("COMMIT")
             finally:
                 conn.execute("PRAGMA query_only = OFF")
+
+    # ------------------------------------------------------------ following writers ----
+
+    def data_version(self) -> int:
+        """A number that grows whenever anything was committed to the database since it
+        was last asked: by another connection or process (another Database, a notebook,
+        DAMNIT's backend or GUI) or by this Database. Equal numbers mean nothing changed.
+
+        O(1): SQLite's `PRAGMA data_version` (which changes when another connection
+        commits, never for this connection's own commits) plus a count of this Database's
+        commits. Reads nothing else and writes nothing, so it works on a read-only
+        database. Raises StoreUnavailableError if the database stays locked past the busy
+        timeout.
+        """
+        with self._lock, self._unavailable_as_error():
+            self._check_open()
+            sqlite_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            if sqlite_version != self._sqlite_version:
+                if self._sqlite_version is not None:
+                    self._version += 1
+                self._sqlite_version = sqlite_version
+            return self._version
+
+    def change_cursor(self):
+        """A `ChangeCursor` for the database as it is now: give it to `changes_since` to
+        learn what was committed after this call. Reads the database (a scan of its
+        tables: tens of ms at 9,000 runs x 20 variables), writes nothing."""
+        from .changes import change_cursor
+
+        return change_cursor(self)
+
+    def changes_since(self, cursor):
+        """What was committed to the database after `cursor` was made, by anyone:
+        returns `(changes, new_cursor)`, a `Changes` (new or changed runs, values per
+        (run, name) with comments and user-editable values, variable definitions, time
+        comments; false if nothing changed) and the cursor to pass next time. Each change
+        is reported once; this Database's own writes are reported too.
+
+        When nothing was committed it costs one `data_version()`; otherwise one read of the
+        tables (see `damnit_nb.store.changes` for how changed values are found, and for
+        the clock assumption it makes). Writes nothing, so it works on a read-only
+        database.
+        """
+        from .changes import changes_since
+
+        return changes_since(self, cursor)
 
     def close(self):
         """Close the database; further calls raise ValueError. Safe to call twice."""
