@@ -433,8 +433,6 @@ class Engine:
         while self._dispatch():
             pass
         with self._cond:
-            idle = (not self._running and not len(self._queue) and not self._unsaved
-                    and not self._finder.unsettled and not self._proc_finder.unsettled)
             if not self._running and not len(self._queue) and self._state == "processing":
                 self._done = 0  # "n of m" counts from the last idle moment
                 self._state = "watching"
@@ -450,8 +448,10 @@ class Engine:
             if self._deferred:
                 wait = min(wait, max(0.0, min(self._deferred.values()) - self._clock()))
         self._emit()
-        with self._cond:
-            self._idle = idle and not self._scan_now and not self._notes
+        with self._cond:  # judged now: a request made meanwhile counts
+            self._idle = (not self._running and not len(self._queue) and not self._unsaved
+                          and not self._finder.unsettled and not self._proc_finder.unsettled
+                          and not self._scan_now and not self._notes)
             self._cond.notify_all()
         return wait
 
