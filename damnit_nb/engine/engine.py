@@ -479,17 +479,17 @@ class Engine:
         self._notes.append((method, args))
 
     def _has_finished_jobs(self):
-        return any(j.done() for js in self._running.values() for j in js if js)
+        return any(j.done() for js in self._running.values() for j in js)
 
     def _scan(self):
+        with self._cond:  # counted from its start: wait() needs a look begun after its call
+            self._scans_started += 1
+            seq = self._scans_started
         if self._on_poll is not None:
             try:
                 self._on_poll()
             except Exception:  # a hook's failure must not stop the engine
                 log.exception("the engine's poll hook failed")
-        with self._cond:
-            self._scans_started += 1
-            seq = self._scans_started
         found = []
         for finder in (self._finder, self._proc_finder):
             try:
