@@ -485,6 +485,7 @@ class Engine:
         with self._cond:  # counted from its start: wait() needs a look begun after its call
             self._scans_started += 1
             seq = self._scans_started
+            self._idle = False  # until the end of this round says otherwise
         if self._on_poll is not None:
             try:
                 self._on_poll()

@@ -379,3 +379,32 @@ def test_a_run_stays_failed_while_one_of_its_variables_has_an_error():
     executor.finish(1)
     engine.step()
     assert engine.run_states()[1] == "done"
+
+
+def test_wait_does_not_return_while_a_run_found_settling_is_not_done():
+    import time
+
+    from tests.helpers import eventually
+
+    engine, raw, executor, store, listener, clock = make()
+    check = engine._check_timeouts
+
+    def slow_rest_of_round():  # widens the moment between a look at the disk and the end
+        time.sleep(0.3)
+        check()
+
+    engine._check_timeouts = slow_rest_of_round
+    engine.start()
+    try:
+        assert engine.wait(10)
+        raw.unsettled = frozenset({5})  # a run appears, its files still being written
+        assert engine.wait(1.5) is False
+        raw.unsettled = frozenset()
+        raw.add(5)
+        clock.advance(5)  # the next look is due
+        assert eventually(lambda: executor.running() == [5], 10)
+        executor.finish(5)
+        assert engine.wait(10)
+        assert engine.run_states()[5] == "done"
+    finally:
+        engine.stop()
