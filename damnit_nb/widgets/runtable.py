@@ -235,6 +235,8 @@ class RunTableView:
 
     # -- widget callbacks (the kernel's comm thread) ----------------------------------------------
     def _cell_changed(self, change):
+        if threading.current_thread() is self._pump:
+            return  # ipydatagrid calls this from inside our own set_cell_value
         run = self._run_at(change["row"])
         key = self._key_of(change["column"])
         if run is None or key is None:
@@ -242,8 +244,10 @@ class RunTableView:
         value = change["value"]
         with self._lock:
             shown = self._rows.get(run, {}).get(key)
-            if value == shown or (value in ("", None) and shown in ("", None)):
-                return  # our own update, echoed
+            sent = _cell_text(shown, key in self._image_keys)
+            if (value == shown or value == sent
+                    or (value in ("", None) and shown in ("", None))):
+                return  # our own update, echoed by the browser
             if key not in self._editable:
                 self._dirty_cells[(run, key)] = shown  # not editable: revert
                 self._wake.notify()

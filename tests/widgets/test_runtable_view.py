@@ -199,3 +199,29 @@ def test_a_cell_shows_a_small_image_and_its_detail_the_whole_thumbnail():
     # every image of a column goes out with each new table: a cell's is a few kB
     assert len(shown_value) < len(png) / 4
     assert base64.b64decode(detail.split("base64,")[1].split('"')[0]) == png
+
+
+def browser_sends(v, content):
+    """A message from the browser's grid, as the comm delivers it."""
+    v.grid._handle_msg({"content": {"data": {"method": "custom", "content": content}}})
+
+
+def test_a_non_image_in_an_image_column_is_sent_once_not_reverted_for_ever(view):
+    import time
+
+    from damnit_nb.store.results import thumbnail_png
+
+    png_value, _ = display_value(Stored(thumbnail_png(np.ones((8, 8))), "png"))
+    view.set_cells(1, {"run": 1, "x": png_value})
+    view.set_cells(2, {"run": 2, "x": 1.0})
+    assert eventually(lambda: 2 in shown(view) and "X" in view.grid.renderers)
+    view.set_cells(2, {"x": f"{ERROR_MARK} ValueError"})  # a cell update, not an image
+    assert eventually(lambda: any(m["row"] == 1 for m in cell_messages(view)))
+    sent = [m for m in cell_messages(view) if m["row"] == 1][-1]
+    # the browser echoes the change it was sent, as its grid does
+    browser_sends(view, {"event_type": "cell-changed", "row": 1, "column": "X",
+                         "column_index": sent["column_index"], "value": sent["value"]})
+    count = len(cell_messages(view))
+    time.sleep(1.0)  # five update intervals: nothing more may go out
+    assert len(cell_messages(view)) == count
+    assert shown(view)[2]["X"] == sent["value"]
