@@ -323,3 +323,38 @@ def test_default_pump_is_shared_and_restartable():
         assert eventually(lambda: c.flushes == 2)
     finally:
         p.unregister(c)
+
+
+def test_wakes_from_many_threads_are_never_lost_and_are_coalesced():
+    pump = UpdatePump(min_interval=0.05, latency=0.01)
+
+    class Model:
+        def __init__(self):
+            self.lock = threading.Lock()
+            self.posted = 0
+            self.shown = 0
+            self.flushes = 0
+
+        def flush(self):
+            with self.lock:
+                self.shown = self.posted
+            self.flushes += 1
+
+    m = pump.register(Model())
+
+    def writer():
+        for _ in range(500):
+            with m.lock:
+                m.posted += 1
+            pump.wake(m)
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert eventually(lambda: m.shown == 8 * 500)  # the last change is shown
+        assert m.flushes < 8 * 500
+    finally:
+        pump.close()
