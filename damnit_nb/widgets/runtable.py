@@ -156,10 +156,12 @@ class RunTableView:
                 self._flush()
             except Exception as e:  # a widget hiccup must not stop later updates
                 warnings.warn(f"damnit_nb: updating the table failed: {e!r}", RuntimeWarning)
-            # coalesce: whatever arrives during this pause goes out in the next flush
+            # coalesce: whatever arrives during this pause goes out in the next flush; a post
+            # wakes the pump but does not end the pause (only closing does)
+            deadline = time.monotonic() + self._min_interval
             with self._lock:
-                if not self._closed:
-                    self._wake.wait(self._min_interval)
+                while not self._closed and (left := deadline - time.monotonic()) > 0:
+                    self._wake.wait(left)
 
     def _repaint_due(self):
         return bool(self._repaints) and self._repaints[0] <= time.monotonic()

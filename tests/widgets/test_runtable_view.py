@@ -225,3 +225,27 @@ def test_a_non_image_in_an_image_column_is_sent_once_not_reverted_for_ever(view)
     time.sleep(1.0)  # five update intervals: nothing more may go out
     assert len(cell_messages(view)) == count
     assert shown(view)[2]["X"] == sent["value"]
+
+
+def test_updates_posted_during_the_pause_do_not_end_it(view):
+    import time
+
+    view.set_cells(1, {"run": 1, "x": 0.0})
+    assert eventually(lambda: 1 in shown(view))
+    before = len(cell_messages(view))
+    start = time.monotonic()
+    for i in range(1, 31):  # 30 updates over 1.5 s: at most one sync per 0.2 s
+        view.set_cells(1, {"x": float(i)})
+        time.sleep(0.05)
+    assert eventually(lambda: shown(view)[1]["X"] == 30.0)
+    elapsed = time.monotonic() - start
+    assert len(cell_messages(view)) - before <= elapsed / 0.2 + 2
+
+    resends = len(view.resends)
+    start = time.monotonic()
+    for run in range(2, 32):  # 30 new runs over 1.5 s: new rows coalesce the same way
+        view.set_cells(run, {"run": run, "x": 1.0})
+        time.sleep(0.05)
+    assert eventually(lambda: len(view.grid.data) == 31)
+    elapsed = time.monotonic() - start
+    assert len(view.resends) - resends <= elapsed / 0.2 + 2
