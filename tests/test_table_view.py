@@ -33,8 +33,10 @@ def test_the_view_keeps_no_detail_per_run_and_shows_it_on_click(proposal):
             raise ValueError("detector off")
 
         assert table.wait(120)
-        eventually(lambda: all(view.cell(r, "camera") for r in range(1, 7)))
-        eventually(lambda: all(view.cell(r, "state") == "failed" for r in range(1, 7)))
+        assert eventually(lambda: all(view.cell(r, "camera") for r in range(1, 7)))
+        assert eventually(lambda: all(view.cell(r, "state") == "failed" for r in range(1, 7)))
+        # the grid has every column (the view syncs a few times a second at most)
+        assert eventually(lambda: {"Camera", "Broken"} <= set(view.grid.data.columns))
         # Logs, full-size images and error messages stay in their files and the database:
         # the view holds what the cells show, nothing more for each run.
         assert len(view._details) == 0
