@@ -82,6 +82,7 @@ class StoredValue(ErrorFlags):
     code_version: str | None = None
     provenance: str | None = None
     summary_method: str | None = None
+    max_diff: float | None = None  # max - min of the data within the run (DAMNIT bolds > 0)
 
     @property
     def units(self):
@@ -696,13 +697,13 @@ class Database:
                        " AND cv.run=rv.run AND cv.name=rv.name") if has_cv else ""
             rows = self._read(
                 "SELECT rv.run, rv.name, rv.value, rv.summary_type, rv.attributes,"
-                f" rv.timestamp, rv.provenance, rv.summary_method, {cv_col}"
+                f" rv.timestamp, rv.provenance, rv.summary_method, rv.max_diff, {cv_col}"
                 f" FROM run_variables rv{cv_join} WHERE {where}"
                 " AND rv.version = (SELECT max(version) FROM run_variables v2"
                 " WHERE v2.proposal=rv.proposal AND v2.run=rv.run AND v2.name=rv.name)"
                 " ORDER BY rv.run", params)
         result = {}
-        for run, name, value, stype, attrs_json, ts, prov, method, cv in rows:
+        for run, name, value, stype, attrs_json, ts, prov, method, max_diff, cv in rows:
             attrs = json.loads(attrs_json) if attrs_json else {}
             error = attrs.pop("error", None)
             error_cls = attrs.pop("error_cls", None)
@@ -714,7 +715,7 @@ class Database:
             result.setdefault(run, {})[name] = StoredValue(
                 value=decode_value(value, stype), summary_type=stype, attributes=attrs,
                 error=error, error_cls=error_cls, timestamp=ts, code_version=cv,
-                provenance=prov, summary_method=method)
+                provenance=prov, summary_method=method, max_diff=max_diff)
         return result
 
     def code_versions(self, run=None):

@@ -380,3 +380,13 @@ def test_public_read_path(db):
     assert db.runs()[0].run == 1  # nothing was deleted, and the connection writes again
     db.set_comment(1, "still writable")
     assert db.variable_names() == ["a", "b", "comment"]
+
+
+def test_values_say_how_much_the_data_varied_within_the_run(db):
+    db.write_results(1, [prepare_result("flat", np.ones(10)),
+                         prepare_result("varied", np.array([1.0, 4.0, 2.5])),
+                         prepare_result("scalar", 3.0)])
+    values = db.values()[1]
+    assert values["flat"].max_diff == 0.0
+    assert values["varied"].max_diff == 3.0
+    assert values["scalar"].max_diff is None
