@@ -347,18 +347,20 @@ class RunTable:
         display(self.widget)
 
     def _fill_view(self):
+        """Show what the database holds in a new view. The engine may post newer values
+        meanwhile: the snapshot fills only the cells they left empty."""
         view = self._view
         values = self._db.values()
         states = self._engine.run_states()
         for info in self._db.runs():
             row = {"run": info.run, "start_time": _format_time(info.start_time),
                    "state": states.get(info.run)}
-            view.set_cells(info.run, row)
-            self._show_values(view, info.run, values.get(info.run, {}))
+            view.set_cells(info.run, row, if_absent=True)
+            self._show_values(view, info.run, values.get(info.run, {}), if_absent=True)
         view.set_status(self._status_html(self._status or self._engine.status()))
 
     @staticmethod
-    def _show_values(view, run, values):
+    def _show_values(view, run, values, if_absent=False):
         from .widgets import display_value
 
         shown = {}
@@ -368,7 +370,7 @@ class RunTable:
                 shown[name] = stored.value if stored is not None else None
                 continue
             shown[name], _ = display_value(stored)  # the detail is made when it is clicked
-        view.set_cells(run, shown)
+        view.set_cells(run, shown, if_absent=if_absent)
 
     def _cell_detail(self, run, key):
         """What clicking a cell shows under the table (widget-callback thread), read then

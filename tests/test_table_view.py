@@ -53,3 +53,31 @@ def test_the_view_keeps_no_detail_per_run_and_shows_it_on_click(proposal):
         assert base64.b64decode(image.split("base64,")[1].split('"')[0]) == stored
         assert click(4, "Run").endswith(": 4")
 
+
+
+def test_a_view_opened_while_values_are_stored_never_shows_an_older_one(tmp_path):
+    from damnit_nb.store import prepare_result
+
+    path = tmp_path / "p002013"
+    simulate_run(path, 1, trains=5, modules=0)
+    with RunTable(path, settle=0.1, poll=0.1, watch=False) as table:
+        @table.variable(title="X")
+        def x(run):  # not computed here (the table does not watch): values come below
+            return 0.0
+
+        table._db.write_results(1, [prepare_result("x", 1.0)])
+        read = table._db.values
+
+        def values_then_a_newer_store(*args, **kwargs):
+            snapshot = read(*args, **kwargs)  # what the new view is filled from...
+            if not args and not kwargs:  # ...and a newer value stored meanwhile
+                table._db.values = read
+                table._db.write_results(1, [prepare_result("x", 2.0)])
+                table.engine_results(1, ["x"])
+            return snapshot
+
+        table._db.values = values_then_a_newer_store
+        grid = table.widget.children[1]
+        assert eventually(lambda: len(grid.data) == 1 and "X" in grid.data.columns)
+        assert eventually(lambda: grid.data.loc[1, "X"] == 2.0), grid.data
+        assert table._view.cell(1, "x") == 2.0

@@ -104,14 +104,19 @@ class RunTableView:
                 self._dirty_table = True
                 self._wake.notify()
 
-    def set_cells(self, run, values, details=None):
-        """Show ``values`` ({key: value}) in the row of ``run``, adding the row if new."""
+    def set_cells(self, run, values, details=None, *, if_absent=False):
+        """Show ``values`` ({key: value}) in the row of ``run``, adding the row if new.
+
+        ``if_absent``: only in cells not shown yet (a snapshot read before newer posts must
+        not overwrite them)."""
         with self._lock:
             row = self._rows.get(run)
             if row is None:
                 row = self._rows[run] = {}
                 self._dirty_table = True
             for key, value in values.items():
+                if if_absent and key in row:
+                    continue
                 if isinstance(value, ImageCell) and key not in self._image_keys:
                     self._image_keys.add(key)
                     self._dirty_table = True  # the column starts drawing images
