@@ -675,21 +675,16 @@ class Database:
         runs: an iterable of run numbers, or None for all; names: an iterable of variable
         names, or None for all. Cleared values are left out.
         """
-        proposal = self._proposal
-        params = [proposal]
+        params = [self._proposal]
         where = "rv.proposal=?"
-        if runs is not None:
-            runs = [int(r) for r in runs]
-            if not runs:
+        for column, wanted, kind in (("rv.run", runs, int), ("rv.name", names, str)):
+            if wanted is None:
+                continue
+            wanted = [kind(w) for w in wanted]
+            if not wanted:
                 return {}
-            where += f" AND rv.run IN ({', '.join('?' * len(runs))})"
-            params += runs
-        if names is not None:
-            names = [str(n) for n in names]
-            if not names:
-                return {}
-            where += f" AND rv.name IN ({', '.join('?' * len(names))})"
-            params += names
+            where += f" AND {column} IN ({', '.join('?' * len(wanted))})"
+            params += wanted
         with self._lock:
             has_cv = schema.has_code_versions_table(self._conn)
             cv_col = "cv.code_version" if has_cv else "NULL"
