@@ -196,6 +196,19 @@ class TableModel:
         with self._lock:
             return self._rows.get(run, {}).get(key, MISSING)
 
+    def block(self, runs, keys):
+        """The cells of ``runs`` x ``keys`` as a list of rows (lists of `Cell`, `MISSING`
+        where there is no value), read under one lock: what a view shows of a viewport."""
+        with self._lock:
+            empty = {}
+            return [[self._rows.get(run, empty).get(key, MISSING) for key in keys]
+                    for run in runs]
+
+    def column(self, key):
+        """{run: Cell} of one column (runs without a value left out)."""
+        with self._lock:
+            return {run: row[key] for run, row in self._rows.items() if key in row}
+
     def snapshot(self):
         """``(version, TableState)``: a consistent copy of the whole table at ``version``."""
         with self._lock:

@@ -332,7 +332,7 @@ async () => {
   const models = await (%s)();
   const grids = [];
   for (const [id, m] of Object.entries(models)) {
-    if (m.get('_model_name') !== 'DataGridModel' || !m.data_model) continue;
+    if (!['DataGridModel', 'StreamingDataGridModel'].includes(m.get('_model_name')) || !m.data_model) continue;
     const dm = m.data_model;
     const read = (region, r, c) => {
       const v = dm.data(region, r, c);
