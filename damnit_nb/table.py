@@ -7,13 +7,12 @@ from notebook cells), the engine thread that computes them, and the widget that 
 import html
 import re
 import threading
-from datetime import datetime
 from pathlib import Path
 
 __all__ = ["RunTable"]
 
-_FIXED_COLUMNS = [("run", "Run"), ("state", "State"), ("start_time", "Start time"),
-                  ("comment", "Comment")]
+#: Seconds between looks at the database for what other writers committed.
+FOLLOW_INTERVAL = 1.0
 
 
 class RunTable:
@@ -31,7 +30,9 @@ class RunTable:
     proposal_number: needed only if the directory's name is not ``p<number>``.
     settle: seconds a run's files must be unchanged before it is processed.
     poll: seconds between looks at ``raw/`` for new runs.
-    watch: start the engine at once (else call ``start()``).
+    watch: process runs (the engine starts at once); with ``watch=False`` the table only
+        shows the database and follows what others write to it (call ``start()`` to
+        process runs after all).
     reader: what variables get as their run: ``"damnit_nb"`` (default, our reader) or
         ``"extra_data"`` (an ``extra_data.DataCollection``; needs EXtra-data installed).
     executor: where variables are computed: ``"threads"`` (default: threads of this
@@ -68,7 +69,9 @@ class RunTable:
         self.database_dir = Path(database or self.proposal_dir / "usr" / "Shared" / "damnit_nb")
 
         self._lock = threading.RLock()  # guards the variables below
-        self._view = None
+        self._app = None
+        self._feed = None
+        self._engine_started = False
         self._status = None
         self._file_defs = Definitions()
         self._cell_vars = {}  # name -> Variable, from notebook cells (checked with the file's)
@@ -81,6 +84,11 @@ class RunTable:
         try:  # what was made is closed again if anything after it fails
             self._db = Database(self.database_dir, proposal=proposal_number)
             self.proposal = self._db.proposal
+            from .feed import TableFeed
+
+            self._feed = TableFeed(self._db, self._definitions, interval=FOLLOW_INTERVAL,
+                                   on_changes=self._database_changed)
+            self._model = self._feed.model
             if context is not None:
                 self.context_file = Path(context).expanduser().absolute()
                 self._context_sig = _file_signature(self.context_file)
@@ -92,9 +100,13 @@ class RunTable:
                                   timeout=timeout, params=params, mymdc=mymdc,
                                   log_dir=self.database_dir / "process_logs",
                                   on_poll=self._check_context)
+            self._feed.load()
+            self._feed.start()
             if watch:
                 self.start()
         except BaseException:
+            if self._feed is not None:
+                self._feed.close()
             if self._engine is not None:
                 self._engine.stop()
             else:
@@ -194,9 +206,8 @@ class RunTable:
             })
         with self._lock:
             self._defs = defs
-            view = self._view
-        if view is not None:
-            view.set_columns(self._columns())
+        if self._feed is not None:
+            self._feed.reload_variables()
 
     # -- values -------------------------------------------------------------------------------
     def wait(self, timeout=60.0):
@@ -207,9 +218,7 @@ class RunTable:
     def set_comment(self, run, text):
         """Set a run's comment (also what editing the Comment column does)."""
         self._db.set_comment(run, text)
-        view = self._view
-        if view is not None:
-            view.set_cells(run, {"comment": text})
+        self._model.set_run(run, comment=text or None)
 
     def export(self, path, with_titles=True):
         """Write the table to ``path``: ``.csv``, ``.xlsx`` or ``.md`` (by its suffix).
@@ -243,22 +252,6 @@ class RunTable:
         kept)."""
         return self._engine.run_states()
 
-    def _log_tail(self, run, lines=40, max_bytes=16384):
-        """The end of ``run``'s log, read from the end of the file (logs grow run after run)."""
-        from .engine.engine import log_path
-
-        path = log_path(self.database_dir / "process_logs", run, self.proposal)
-        try:
-            with open(path, "rb") as f:
-                size = f.seek(0, 2)
-                f.seek(max(0, size - max_bytes))
-                text = f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-        if size > max_bytes:
-            text = "…\n" + text.partition("\n")[2]  # from the first whole line
-        return _tail(text, lines)
-
     def logs(self, run):
         """What computing ``run`` printed (stdout, stderr, tracebacks), oldest first."""
         from .engine.engine import log_path
@@ -282,16 +275,18 @@ class RunTable:
     # -- engine control -----------------------------------------------------------------------
     def start(self):
         """Start watching the proposal (``RunTable`` does it unless ``watch=False``)."""
+        self._engine_started = True
         self._engine.start()
 
     def close(self):
-        """Stop watching and processing, close the database; the widget keeps what it
-        shows. Safe to call twice."""
+        """Stop watching and processing, stop following the database and close it; the
+        widget keeps what it shows. Safe to call twice."""
         self._engine.stop()
+        self._feed.close()
         with self._lock:
-            view, self._view = self._view, None
-        if view is not None:
-            view.close()
+            app, self._app = self._app, None
+        if app is not None:
+            app.close()
         self._db.close()
 
     def __enter__(self):
@@ -303,117 +298,121 @@ class RunTable:
     # -- engine listener (engine thread) ------------------------------------------------------
     def engine_run_added(self, run, start_time):
         """(Engine listener, engine thread.) A new run is in the database."""
-        view = self._view
-        if view is not None:
-            view.set_cells(run, {"run": run, "start_time": _format_time(start_time)})
+        self._model.set_run(run, start_time=start_time)
 
     def engine_run_state(self, run, state):
         """(Engine listener, engine thread.) A run's state changed."""
-        view = self._view
-        if view is not None:
-            view.set_cells(run, {"state": state})  # its log is read when the cell is clicked
+        self._model.set_run(run, state=state)
 
     def engine_results(self, run, names):
         """(Engine listener, engine thread.) Results of ``run`` were stored."""
-        view = self._view
-        if view is not None:
-            values = self._db.values(runs=[run]).get(run, {})
-            self._show_values(view, run, {n: values.get(n) for n in names})
+        values = self._db.values(runs=[run], names=list(names)).get(run, {})
+        self._feed.show_values(run, {n: values.get(n) for n in names})
 
     def engine_status(self, status):
         """(Engine listener, engine thread.) What the engine is doing changed."""
         self._status = status
-        view = self._view
-        if view is not None:
-            view.set_status(self._status_html(status))
+        app = self._app
+        if app is not None:
+            app.set_status(self._status_html(status))
+
+    def _database_changed(self, changes):
+        """(Feed thread.) Another writer committed something: new time comments change the
+        status line."""
+        if changes.time_comments or changes.removed_time_comments:
+            self.engine_status(self._engine.status())
 
     # -- display ------------------------------------------------------------------------------
     @property
     def widget(self):
-        """The widget showing this table (made on first use)."""
+        """The widget showing this table (made on first use): status, toolbar, column chooser
+        and filters, the grid, and the clicked cell's detail with the selected run's log."""
         with self._lock:
-            if self._view is None:
-                from .widgets import RunTableView
+            if self._app is None:
+                from .engine.engine import log_path
+                from .widgets.app import TableApp
+                from .widgets.settings import ViewSettings
 
-                self._view = RunTableView(self._columns(), on_edit=self._cell_edited,
-                                          on_detail=self._cell_detail,
-                                          editable=["comment", *self._user_variables()])
-                self._fill_view()
-            return self._view.widget
+                logs = self.database_dir / "process_logs"
+                self._app = TableApp(
+                    self._model, _Actions(self), settings=ViewSettings(self.database_dir),
+                    log_path=lambda run: log_path(logs, run, self.proposal),
+                    read_only=self._db.read_only)
+                self._app.set_status(self._status_html(self._status or self._engine.status()))
+            return self._app
 
     def _ipython_display_(self):
         from IPython.display import display
 
         display(self.widget)
 
-    def _fill_view(self):
-        """Show what the database holds in a new view. The engine may post newer values
-        meanwhile: the snapshot fills only the cells they left empty."""
-        view = self._view
-        values = self._db.values()
-        states = self._engine.run_states()
-        for info in self._db.runs():
-            row = {"run": info.run, "start_time": _format_time(info.start_time),
-                   "state": states.get(info.run)}
-            view.set_cells(info.run, row, if_absent=True)
-            self._show_values(view, info.run, values.get(info.run, {}), if_absent=True)
-        view.set_status(self._status_html(self._status or self._engine.status()))
+    @property
+    def selected_runs(self):
+        """The runs selected in the table (a list; settable, e.g. ``table.selected_runs =
+        [17, 18]``). Empty before the table is shown."""
+        app = self._app
+        return list(app.grid.selected_runs) if app is not None else []
 
-    @staticmethod
-    def _show_values(view, run, values, if_absent=False):
-        from .widgets import display_value
+    @selected_runs.setter
+    def selected_runs(self, runs):
+        runs = [int(r) for r in runs]
+        self.widget.grid.selected_runs = runs
 
-        shown = {}
-        for name, stored in values.items():
-            if name == "comment" or (stored is not None
-                                     and stored.provenance == "manual-input"):
-                shown[name] = stored.value if stored is not None else None
-                continue
-            shown[name], _ = display_value(stored)  # the detail is made when it is clicked
-        view.set_cells(run, shown, if_absent=if_absent)
+    def to_markdown(self, runs=None):
+        """The table as Markdown (the columns shown, in their order; ``runs``: these runs,
+        default all), as "copy selection as Markdown" gives it."""
+        from .widgets.cells import as_markdown
+
+        app = self._app
+        specs = {s.key: s for s in self._model.columns()}
+        keys = app.grid.view_keys() if app is not None else list(specs)
+        runs = self._model.runs() if runs is None else [int(r) for r in runs]
+        columns = [specs[k] for k in keys if k in specs]
+        rows = self._model.block(runs, [c.key for c in columns])
+        return as_markdown([dict(zip([c.key for c in columns], row)) for row in rows], columns)
 
     def _cell_detail(self, run, key):
-        """What clicking a cell shows under the table (widget-callback thread), read then
-        rather than kept for every run: a run's log for its State, a value's detail (an
-        error message, a full-size image, a plot) from the database."""
-        from .widgets import display_value
+        """What clicking a cell shows under the table, as HTML (widget-callback thread): a
+        run's log for its state, a value's detail (the error, the full value, its provenance)
+        and the column's description."""
+        from .widgets.cells import detail_html
+        from .widgets.logs import read_tail
+        from .widgets.model import STATE_KEY
 
-        if key == "state":
-            if self._engine.run_states().get(run) == "unsaved":  # why it is not stored yet
-                return self._engine.status().problem or "computed, not stored yet"
-            tail = self._log_tail(run)
-            if tail or self._engine.run_states().get(run) not in ("done", "failed", "cancelled"):
-                return tail or None
-            return "(nothing was printed)"
-        if key in ("run", "start_time", "comment"):
-            return None
-        stored = self._db.values(runs=[run]).get(run, {}).get(key)
-        if stored is None or stored.provenance == "manual-input":
-            return None
-        return display_value(stored)[1]
+        if key == STATE_KEY:
+            state = self._engine.run_states().get(run)
+            if state == "unsaved":  # why it is not stored yet
+                return html.escape(self._engine.status().problem or "computed, not stored yet")
+            from .engine.engine import log_path
 
-    def _columns(self):
-        defs = self._definitions()
-        users = [(n, t) for n, t in self._user_variables().items() if n not in defs]
-        return _FIXED_COLUMNS + users + [(name, defs[name].title) for name in defs.order
-                                         if not defs[name].transient]
+            tail = read_tail(log_path(self.database_dir / "process_logs", run, self.proposal))
+            if not tail:
+                return "<i>nothing was printed</i>" if state else "<i>no log</i>"
+            return f"<pre style='white-space:pre-wrap; margin:2px 0'>{html.escape(tail)}</pre>"
+        body = detail_html(self._model.cell(run, key))
+        spec = next((s for s in self._model.columns() if s.key == key), None)
+        if spec is not None and not spec.fixed:
+            about = f"<small>Variable <code>{html.escape(spec.key)}</code>"
+            if spec.units:
+                about += f", in {html.escape(spec.units)}"
+            if spec.description:
+                about += f": {html.escape(spec.description)}"
+            body += about + "</small>"
+        return body
 
     def _cell_edited(self, run, key, text):
-        """A user edited a cell (widget-callback thread): store it; returns what to show."""
-        if key == "comment":
-            self._db.set_comment(run, text)
+        """A user edited a cell (widget-callback thread): store it. ValueError if refused."""
+        from .widgets.model import COMMENT_KEY
+
+        if key == COMMENT_KEY:
+            self.set_comment(run, text)
             return text
         try:
             self._db.set_user_value(run, key, text)
         except KeyError as e:
             raise ValueError(str(e)) from e
-        stored = self._db.values(runs=[run]).get(run, {}).get(key)
-        return None if stored is None else stored.value
-
-    def _user_variables(self):
-        """{name: title} of the user-editable variables of the database."""
-        return {n: v.title or n for n, v in self._db.variables().items()
-                if v.type is not None and n != "comment"}
+        self._feed.show_values(run, self._db.values(runs=[run], names=[key]).get(run, {key: None}))
+        return text
 
     def add_user_variable(self, name, type="string", *, title=None, description=None):
         """Add a column that users fill in by hand (a DAMNIT user-editable variable).
@@ -428,10 +427,7 @@ class RunTable:
             raise ValueError(f"type must be one of {', '.join(map(repr, USER_TYPES))}, "
                              f"not {type!r}")
         self._db.add_variable(name, title=title, description=description, type=type)
-        view = self._view
-        if view is not None:
-            view.set_columns(self._columns())
-            view.set_editable(["comment", *self._user_variables()])
+        self._feed.reload_variables()
 
     def add_time_comment(self, text, timestamp=None):
         """A comment not tied to a run, at ``timestamp`` (epoch seconds or datetime; default
@@ -452,58 +448,18 @@ class RunTable:
     def set_value(self, run, name, value):
         """Set a user-editable variable's value for a run (as typing it in the table does)."""
         self._db.set_user_value(run, name, value)
-        view = self._view
-        if view is not None:
-            stored = self._db.values(runs=[run]).get(run, {}).get(name)
-            view.set_cells(run, {name: None if stored is None else stored.value})
+        self._feed.show_values(run, self._db.values(runs=[run], names=[name]).get(
+            run, {name: None}))
 
     def _status_html(self, status):
-        where = html.escape(str(self.proposal_dir))
-        parts = []
-        if status.state == "crashed":
-            parts.append(f"<b style='color:#b00'>Stopped by an internal error</b>: "
-                         f"{html.escape(str(status.error))}")
-        elif status.state == "read-only":
-            parts.append(f"Showing {where}")
-        elif status.state == "stopped":
-            parts.append("Stopped")
-        elif status.state == "processing":
-            running = list(status.running)
-            total = status.done + status.queued + max(1, len(running))
-            what = ("run " + str(running[0]) if len(running) == 1
-                    else "runs " + ", ".join(map(str, running)) if running else "runs")
-            parts.append(f"Watching {where} · processing {what} "
-                         f"({status.done + max(1, len(running))} of {total})")
-        else:
-            parts.append(f"Watching {where}")
-        if status.errors:
-            parts.append(f"<span style='color:#b00'>{status.errors} errors</span>")
-        if status.unsaved:
-            parts.append(f"<span style='color:#b00'>{status.unsaved} run(s) not stored yet"
-                         "</span>")
-        lines = [" · ".join(parts)]
-        if status.problem:
-            lines.append(f"<span style='color:#b00'>{html.escape(status.problem)}</span>")
-        if self.context_error:
-            lines.append("<span style='color:#b00'>The context file has errors; the last good "
-                         "version is in use:</span><pre style='margin:2px 0'>"
-                         f"{html.escape(self.context_error)}</pre>")
-        warnings = self.context_warnings
-        if warnings:
-            lines.append(f"<details><summary>{len(warnings)} warning(s) in the context file"
-                         "</summary><pre style='margin:2px 0'>"
-                         + html.escape("\n".join(warnings)) + "</pre></details>")
-        notes = self._db.time_comments()
-        if notes:
-            items = "".join(f"<li>{html.escape(_format_time(t) or '')}: {html.escape(c)}</li>"
-                            for _, t, c in notes[-20:])
-            lines.append(f"<details><summary>{len(notes)} time comment(s)</summary>"
-                         f"<ul style='margin:2px 0'>{items}</ul></details>")
-        overridden = self.overridden
-        if overridden:
-            lines.append("Defined in a cell, replacing the context file's: "
-                         + html.escape(", ".join(overridden)))
-        return "<br>".join(lines)
+        from .widgets.status import status_html
+
+        return status_html(
+            status, where=self.proposal_dir, context_error=self.context_error,
+            warnings=self.context_warnings, time_comments=self._db.time_comments(),
+            overridden=self.overridden,
+            following=(None if self._engine_started or self._db.read_only
+                       else "following the database, processing nothing"))
 
     def __repr__(self):
         return f"<RunTable {self.proposal_dir} ({len(self._definitions())} variables)>"
@@ -534,15 +490,29 @@ def _file_signature(path):
     return (st.st_mtime_ns, st.st_size)
 
 
-def _tail(text, lines=40):
-    """The last ``lines`` lines of a log."""
-    parts = text.rstrip("\n").split("\n")
-    if len(parts) <= lines:
-        return "\n".join(parts) if text else ""
-    return "\n".join(["…"] + parts[-lines:])
+class _Actions:
+    """What the table's app asks of the table (its buttons, clicks and edits)."""
 
+    def __init__(self, table):
+        self._table = table
 
-def _format_time(timestamp):
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+    def cell_detail(self, run, key):
+        return self._table._cell_detail(run, key)
+
+    def edit(self, run, key, text):
+        return self._table._cell_edited(run, key, text)
+
+    def reprocess(self, runs, match):
+        return self._table.reprocess(runs, match)
+
+    def cancel(self, runs):
+        self._table.cancel(runs)
+
+    def export(self, path):
+        return self._table.export(path)
+
+    def export_name(self, suffix):
+        return Path.cwd() / f"p{self._table.proposal}_runs{suffix}"
+
+    def to_markdown(self, runs):
+        return self._table.to_markdown(runs)

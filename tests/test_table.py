@@ -8,6 +8,7 @@ import pytest
 
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
+from tests.widgets.gridclient import GridClient, browser_update
 from tests.helpers import eventually
 
 XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
@@ -170,11 +171,11 @@ def test_bad_proposal_directory(tmp_path):
 
 
 def test_widget_follows_the_engine(table, proposal):
-    def grid_rows():
-        return table._view.grid.data.to_dict(orient="index")
+    app = table.widget
+    client = GridClient(app.grid)
 
-    widget = table.widget
-    assert widget.children[1] is table._view.grid
+    def column(title):
+        return client.texts(title)
 
     @table.variable(title="Trains")
     def trains(run):
@@ -184,22 +185,27 @@ def test_widget_follows_the_engine(table, proposal):
     def broken(run):
         raise RuntimeError("detector off")
 
-    assert eventually(lambda: [r.get("Trains") for r in grid_rows().values()] == [20, 20],
-                      30), grid_rows()
+    assert eventually(lambda: column("Trains") == {1: "20", 2: "20"}, 30), column("Trains")
     # defined after Trains: may come later
-    assert eventually(lambda: grid_rows()[1]["Broken"] != "", 30), grid_rows()
-    assert grid_rows()[1]["Broken"].startswith("⚠ RuntimeError")
-    table._view._cell_clicked({"region": "body", "column": "Broken", "primary_key_row": 1})
-    assert "detector off" in table._view.detail.value
+    assert eventually(lambda: column("Broken").get(1), 30), column("Broken")
+    assert column("Broken")[1] == "error: RuntimeError"
+    row = app.grid.view_runs().index(1)
+    client.request()  # what the browser holds: the rows it asked for
+    client.click(row, app.grid.view_keys().index("broken"))
+    assert eventually(lambda: "detector off" in app.detail.value), app.detail.value
 
     simulate_run(proposal, 3, trains=30, modules=1)
-    assert eventually(lambda: grid_rows().get(3, {}).get("Trains") == 30, 30), grid_rows()
-    assert eventually(lambda: "2 errors" in table._view.status.value
-                      or "3 errors" in table._view.status.value, 30), table._view.status.value
+    assert eventually(lambda: column("Trains").get(3) == "30", 30), column("Trains")
+    assert eventually(lambda: "2 errors" in app.status.value
+                      or "3 errors" in app.status.value, 30), app.status.value
 
-    # a comment typed in the grid is saved in the database
-    table._view._cell_changed({"row": 2, "column": "Comment", "column_index": 2, "value": "hi"})
+    # a comment typed in the editor (after a click on the run's Comment) is saved
+    client.request()
+    client.click(app.grid.view_runs().index(3), app.grid.view_keys().index("#comment"))
+    assert eventually(lambda: app.editor_box.layout.display == "flex")
+    browser_update(app.editor, value="hi")
     assert table.to_dataframe().loc[3, "Comment"] == "hi"
+    assert eventually(lambda: column("Comment").get(3) == "hi")
 
 
 def test_a_corrupt_run_is_reported_and_the_watcher_goes_on(table, proposal):

@@ -113,7 +113,7 @@ def test_warnings_overrides_and_transient_variables_show(setup):
         assert table.wait(60)
         df = table.to_dataframe()
         assert (df["Double"] == -20).all()
-        assert "Hidden" not in df.columns and "hidden" not in [k for k, _ in table._columns()]
+        assert "Hidden" not in df.columns and "hidden" not in [s.key for s in table._model.columns()]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".md"])

@@ -6,6 +6,7 @@ import pytest
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
 from tests.helpers import eventually
+from tests.widgets.gridclient import browser_update, click_cell
 from damnit_nb.store import Database
 
 
@@ -18,9 +19,10 @@ def proposal(tmp_path):
 
 
 
-def _edit(view, run, header, value):
-    rows = view._grid_rows
-    view._cell_changed({"row": rows.index(run), "column": header, "value": value})
+def _edit(app, run, key, value):
+    click_cell(app, run, key)
+    assert eventually(lambda: app.editor_box.layout.display == "flex")
+    browser_update(app.editor, value=value)
 
 
 def test_user_variables_are_edited_in_the_table(proposal):
@@ -32,17 +34,19 @@ def test_user_variables_are_edited_in_the_table(proposal):
         table.add_user_variable("sample", "string", title="Sample")
         table.add_user_variable("thickness", "number", title="Thickness (um)")
         assert table.wait(30)
-        view = table._view or (table.widget and table._view)
-        headers = [h for _, h in table._columns()]
-        assert {"Good run", "Sample", "Thickness (um)"} <= set(headers)
-        assert eventually(lambda: len(view._grid_rows) == 2)
+        app = table.widget
+        titles = {s.key: s.header for s in table._model.columns()}
+        assert {"Good run", "Sample", "Thickness (um)"} <= set(titles.values())
+        assert eventually(lambda: len(app.grid.view_runs()) == 2)
 
-        _edit(view, 1, "Sample", "lysozyme")
-        _edit(view, 2, "Thickness (um)", "12.5")
-        _edit(view, 1, "Good run", "yes")
-        _edit(view, 2, "Thickness (um)", "thick")  # not a number: refused, reverted
-        assert "number" in view.detail.value.lower() or "thick" in view.detail.value
-        _edit(view, 1, "Run", "7")  # not editable: reverted
+        _edit(app, 1, "sample", "lysozyme")
+        _edit(app, 2, "thickness", "12.5")
+        _edit(app, 1, "good_run", "yes")
+        _edit(app, 2, "thickness", "thick")  # not a number: refused, said why
+        assert eventually(lambda: "number" in app.detail.value.lower()
+                          or "thick" in app.detail.value), app.detail.value
+        click_cell(app, 1, "#run")  # not editable: no editor
+        assert eventually(lambda: app.editor_box.layout.display == "none")
 
         with Database(db_dir) as db:
             values = db.values()
@@ -51,7 +55,8 @@ def test_user_variables_are_edited_in_the_table(proposal):
         assert values[1]["good_run"].value in (True, 1)
         assert {values[1]["sample"].provenance, values[2]["thickness"].provenance} == {
             "manual-input"}
-        assert eventually(lambda: view._rows[2]["thickness"] == pytest.approx(12.5))
+        assert eventually(lambda: table._model.cell(2, "thickness").value
+                          == pytest.approx(12.5))
 
         table.set_value(2, "sample", "buffer")
         df = table.to_dataframe()

@@ -34,7 +34,7 @@ from traitlets import Bool, Int, List, Unicode, observe
 
 from .cells import MISSING, column_kind, short_text
 from .filters import check_filter, matching_runs
-from .model import COMMENT_KEY, RUN_KEY, START_TIME_KEY, STATE_KEY
+from .model import RUN_KEY, STATE_KEY
 from .pump import default_pump
 
 __all__ = ["RunGrid", "payload", "ROW_SIZE", "IMAGE_ROW_SIZE"]

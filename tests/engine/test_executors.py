@@ -14,6 +14,7 @@ import pytest
 from damnit_nb import RunTable
 from damnit_nb.context import Variable
 from damnit_nb.simulate import simulate_run
+from tests.widgets.gridclient import click_cell
 
 XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")
 
@@ -284,7 +285,7 @@ def test_clicking_a_state_shows_the_end_of_the_runs_log(proposal):
     from damnit_nb.engine.engine import log_path
 
     with RunTable(proposal, settle=0.1, poll=0.1) as table:
-        view = table.widget and table._view
+        app = table.widget
         path = log_path(table.database_dir / "process_logs", 1, table.proposal)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"old line {i}\n" for i in range(5000)))  # a long history
@@ -292,8 +293,7 @@ def test_clicking_a_state_shows_the_end_of_the_runs_log(proposal):
             table.add_variable(var)
         assert table.wait(60)
         assert table.run_states()[1] == "failed"
-        view._cell_clicked({"region": "body", "column": "State", "primary_key_row": 1})
-        detail = view.detail.value
+        detail = click_cell(app, 1, "#state")
         assert "this variable always fails" in detail and "computing the mean" in detail
         assert "old line 100\n" not in detail and "…" in detail  # only the end is shown
 
