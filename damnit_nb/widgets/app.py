@@ -60,7 +60,7 @@ class TableApp(widgets.VBox):
         small = widgets.Layout(width="auto")
         self.jump = widgets.Text(placeholder="jump to run", continuous_update=False,
                                  layout=widgets.Layout(width="110px"))
-        self.newest_first = widgets.Checkbox(value=True, description="Newest first",
+        self.newest_first = widgets.Checkbox(value=False, description="Newest first",
                                              indent=False, layout=small)
         link((self.newest_first, "value"), (self.grid, "newest_first"))
         self.count = widgets.HTML()

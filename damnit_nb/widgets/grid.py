@@ -95,13 +95,43 @@ def _text_image(text, error=False):
     return "data:image/svg+xml," + quote(svg)
 
 
+_THUMBS = {}  # hash of a PNG -> its cell-sized version (a bounded cache)
+_THUMB_SIZE = (3 * IMAGE_ROW_SIZE // 2, IMAGE_ROW_SIZE)
+
+
+def cell_image(png):
+    """``png`` scaled down to fit a row (what a cell draws), as a ``data:`` URI; kept in a
+    small cache, so a row sent again costs no scaling."""
+    key = hash(png)
+    uri = _THUMBS.get(key)
+    if uri is None:
+        import io
+
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(png)) as im:
+                if im.width > _THUMB_SIZE[0] or im.height > _THUMB_SIZE[1]:
+                    im.thumbnail(_THUMB_SIZE)
+                    out = io.BytesIO()
+                    im.save(out, "PNG", optimize=True)
+                    png = out.getvalue()
+        except (OSError, ValueError):  # not an image PIL reads: sent as it is
+            pass
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        if len(_THUMBS) > 4096:
+            _THUMBS.clear()
+        _THUMBS[key] = uri
+    return uri
+
+
 def payload(cell, *, units_in_value=False, image_column=False):
     """What the browser gets for a cell: None (no value), its text, or ``{"t": text, "m":
     "e" (error) or "s" (skipped), "b": bold, "bg": "#rrggbb", "p": not from the context file}``
     (only the keys that apply). In a column of images: an image URI for every cell."""
     if image_column:
         if cell.kind == "image" and cell.mark is None:
-            return "data:image/png;base64," + base64.b64encode(cell.value).decode("ascii")
+            return cell_image(cell.value)
         return _text_image(short_text(cell), error=cell.mark == "error")
     if cell.mark == "missing":
         return None
@@ -149,7 +179,9 @@ class RunGrid(DataGrid):
     - ``visible_columns``: the keys shown, in order (empty: every column of the model).
     - ``filters``: run filters (see `filters`), applied with the browser's own header filters.
     - ``sort_by``: ``[key, descending]`` (empty: by run, ``newest_first``).
-    - ``newest_first``: without another sort, the newest run on top (kept in view).
+    - ``newest_first``: without another sort, the newest run on top (kept in view; each
+      new run then re-sends the rows in view, as they all move down). Default: oldest
+      first, so a new run is one new row at the end.
     - ``hierarchical``: headers in levels from "/" in titles; else flat titles.
     - ``units_in_header``: units with the header; else with each value.
     - ``shown_count``: how many runs pass the filters.
@@ -166,7 +198,7 @@ class RunGrid(DataGrid):
     visible_columns = List(Unicode())
     filters = List()
     sort_by = List()
-    newest_first = Bool(True)
+    newest_first = Bool(False)
     hierarchical = Bool(True)
     units_in_header = Bool(True)
     shown_count = Int(0)
@@ -282,10 +314,14 @@ class RunGrid(DataGrid):
             self._dirty_order = self._dirty_columns = False
             if columns_changed:
                 self._layout_columns()
+            old_order = self._order
             if order_changed or columns_changed:
                 self._compute_order()
+            appended = (order_changed and not columns_changed
+                        and len(self._order) > len(old_order)
+                        and self._order[:len(old_order)] == old_order)
             messages = []
-            if not (order_changed or columns_changed):
+            if appended or not (order_changed or columns_changed):
                 messages = self._cell_messages(cells)
             data = self._schema() if columns_changed else None
             renderers = self._renderers() if columns_changed else None
@@ -307,7 +343,11 @@ class RunGrid(DataGrid):
                     self._selecting = False
         for content in messages:
             self.send(content)
-        if order_changed or columns_changed:
+        if appended:  # rows at the end: the browser's rows stay; it gets the new ones
+            r1, _, c1, c2 = self._viewport
+            self._reply_data({"r1": len(old_order), "r2": len(self._order) - 1,
+                              "c1": c1, "c2": max(c2, len(self._keys) - 1)})
+        elif order_changed or columns_changed:
             self.send({"event_type": "tick"})  # the browser asks for the rows in view again
 
     def _sort_touched(self, cell_keys):
