@@ -1,6 +1,7 @@
 """Run filters: which runs the table shows. The filters themselves are plain dicts (so a trait
-can hold them and a widget edit them), checked and applied to a `TableModel` here (`filterbar.FilterBar` is the widget that
-makes them and shows the active ones, each clearable). Imports no widgets.
+can hold them and a widget edit them), checked and applied to a `TableModel` here
+(`filterbar.FilterBar` is the widget that makes them and shows the active ones, each
+clearable). Imports no widgets.
 
 A filter is one of:
 
