@@ -1,6 +1,7 @@
 """Run filters: which runs the table shows. The filters themselves are plain dicts (so a trait
-can hold them and a widget edit them), checked and applied to a `TableModel` here (`filterbar.FilterBar` is the widget that
-makes them and shows the active ones, each clearable). Imports no widgets.
+can hold them and a widget edit them), checked and applied to a `TableModel` here
+(`filterbar.FilterBar` is the widget that makes them and shows the active ones, each
+clearable). Imports no widgets.
 
 A filter is one of:
 
@@ -20,6 +21,8 @@ range, pick or contains filter.
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 
 from .._text import number_ranges
@@ -32,10 +35,12 @@ FILTER_KINDS = ("runs", "state", "range", "pick", "contains", "errors")
 
 
 def parse_runs(text):
-    """Run numbers from ``"17, 20-32"`` (commas or spaces between items; "a-b" inclusive),
-    as a sorted list. Raises ValueError saying what is wrong."""
+    """Run numbers from ``"17, 20-32"`` (commas or spaces between items; "a-b" inclusive,
+    spaces around the dash allowed), as a sorted list. Raises ValueError saying what is
+    wrong."""
     runs = set()
-    for item in filter(None, re.split(r"[,\s]+", str(text).strip())):
+    text = re.sub(r"\s*([-:])\s*", r"\1", str(text).strip())
+    for item in filter(None, re.split(r"[,\s]+", text)):
         m = re.fullmatch(r"(\d+)(?:\s*[-:]\s*(\d+))?", item)
         if not m:
             raise ValueError(f"{item!r} is not a run or a range of runs: write e.g. "
@@ -60,12 +65,18 @@ def check_filter(spec):
     kind = spec["kind"]
     out = {"kind": kind}
     if kind == "runs":
-        out["runs"] = number_ranges(parse_runs(spec.get("runs", "")))
+        runs = spec.get("runs", "")
+        if isinstance(runs, (list, tuple, range, set, frozenset)):
+            runs = ", ".join(str(r) for r in runs)
+        out["runs"] = number_ranges(parse_runs(runs))
         return out
     if kind == "state":
         states = spec.get("states")
         if isinstance(states, str):
             states = [states]
+        if not isinstance(states, (list, tuple, set, frozenset, type(None))):
+            raise ValueError(f"a state filter's 'states' must be a list of states, e.g. "
+                             f"['failed'], not {states!r}")
         if not states:
             raise ValueError("a state filter needs 'states', e.g. ['failed']")
         out["states"] = [str(s) for s in states]
@@ -76,10 +87,7 @@ def check_filter(spec):
     out["key"] = key
     if kind == "range":
         lo, hi = spec.get("min"), spec.get("max")
-        for name, v in (("min", lo), ("max", hi)):
-            if v is not None and not isinstance(v, (int, float)):
-                raise ValueError(f"a range filter's {name!r} must be a number or None, "
-                                 f"not {v!r}")
+        lo, hi = _bound("min", lo), _bound("max", hi)
         if lo is None and hi is None:
             raise ValueError("a range filter needs 'min', 'max' or both")
         if lo is not None and hi is not None and hi < lo:
@@ -87,8 +95,9 @@ def check_filter(spec):
         out["min"], out["max"] = lo, hi
     elif kind == "pick":
         values = spec.get("values")
-        if not isinstance(values, (list, tuple)):
-            raise ValueError("a pick filter needs 'values', a list of the texts to keep")
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError("a pick filter needs 'values', a list of the texts to keep "
+                             "(one at least)")
         out["values"] = [str(v) for v in values]
     elif kind == "contains":
         text = spec.get("text")
@@ -98,9 +107,24 @@ def check_filter(spec):
     return out
 
 
+def _bound(name, v):
+    """A range filter's bound as a plain int or float (None stays None)."""
+    if v is None:
+        return None
+    if isinstance(v, (bool, complex)) or not isinstance(v, numbers.Real):
+        raise ValueError(f"a range filter's {name!r} must be a number or None, not {v!r}")
+    v = int(v) if isinstance(v, numbers.Integral) else float(v)
+    if isinstance(v, float) and math.isnan(v):
+        raise ValueError(f"a range filter's {name!r} is NaN, which no value is within: give "
+                         "a number or None")
+    return v
+
+
 def describe(spec, titles=None):
-    """A filter in a few words, for its chip: "Run 17, 20-32", "XGM: 1 to 5"."""
+    """A filter in a few words, for its chip: "Runs 17, 20-32", "XGM: 1 to 5". ``titles``:
+    {key: title} for the columns (else keys are shown)."""
     titles = titles or {}
+    spec = check_filter(spec)
     kind = spec["kind"]
     if kind == "runs":
         return f"Runs {spec['runs']}"
@@ -137,7 +161,7 @@ def matching_runs(filters, model, runs=None):
             wanted = set(spec["states"])
             keep = {r for r in runs if column.get(r, MISSING).value in wanted}
             if "failed" in wanted:  # and runs holding an error value
-                keep |= {r for r in runs if r in _runs_with_errors(model)}
+                keep |= runs & _runs_with_errors(model)
             runs = keep
         elif kind == "range":
             lo, hi = spec["min"], spec["max"]
