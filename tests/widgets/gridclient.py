@@ -9,24 +9,15 @@ messages, sorts and filters through the ``_transforms`` state, selects rows thro
 
 import json
 
-
-def browser_update(widget, **state):
-    """The browser changing ``widget``'s state (what typing, ticking or picking sends)."""
-    widget.comm.handle_msg({"content": {"data": {"method": "update", "state": state,
-                                                 "buffer_paths": []}}, "buffers": []})
+from tests.widgets.frontend import browser_click, browser_message, browser_update  # noqa: F401
 
 
 def browser_custom(widget, content):
-    widget.comm.handle_msg({"content": {"data": {"method": "custom", "content": content}},
-                            "buffers": []})
+    """A custom message from the browser's side of ``widget``."""
+    browser_message(widget, {"method": "custom", "content": content})
 
 
-def browser_click(button):
-    """A click on an ipywidgets Button."""
-    browser_custom(button, {"event": "click"})
-
-
-class Recorder:
+class Recorder:  # the grid's: with sizes and custom contents
     """Records what the kernel sends on ``widget``'s comm (JSON-encoded sizes too)."""
 
     def __init__(self, widget):
