@@ -331,7 +331,6 @@ class RunGrid(DataGrid):
         with self.hold_sync():
             if data is not None:
                 self._data = data
-                self.renderers = renderers
                 self.base_row_size = IMAGE_ROW_SIZE if image_rows else ROW_SIZE
             self._row_count = row_count
             self.shown_count = row_count
@@ -341,6 +340,12 @@ class RunGrid(DataGrid):
                     self.selections = selections
                 finally:
                     self._selecting = False
+        if renderers is not None:
+            # In a message of its own, after the data: the browser's grid applies renderers
+            # that come with new data to the columns it had before.
+            with self.hold_sync():
+                self.renderers = renderers
+                self.send_state("renderers")
         for content in messages:
             self.send(content)
         if appended:  # rows at the end: the browser's rows stay; it gets the new ones

@@ -336,7 +336,15 @@ async () => {
     const dm = m.data_model;
     const read = (region, r, c) => {
       const v = dm.data(region, r, c);
-      return v === undefined ? null : v;
+      if (v === undefined) return null;
+      // damnit_nb's cells with marks travel as {t: text, m: mark, ...}: their text
+      return (v && typeof v === 'object' && 't' in v) ? v.t : v;
+    };
+    // A header's levels (a MultiIndex), the empty ones left out, joined with '/'.
+    const header = (region, c) => {
+      const levels = [];
+      for (let r = 0; r < nhead; r++) { const v = read(region, r, c); if (v) levels.push(v); }
+      return levels.join('/');
     };
     const nrows = dm.rowCount('body');
     const nbody = dm.columnCount('body');
@@ -345,8 +353,8 @@ async () => {
     const nidx = (hv === 'all' || hv === 'row') ? dm.columnCount('row-header') : 0;
     const nhead = dm.rowCount('column-header');
     const columns = [];
-    for (let c = 0; c < nidx; c++) columns.push(nhead ? read('corner-header', nhead - 1, c) : null);
-    for (let c = 0; c < nbody; c++) columns.push(nhead ? read('column-header', nhead - 1, c) : null);
+    for (let c = 0; c < nidx; c++) columns.push(nhead ? header('corner-header', c) : null);
+    for (let c = 0; c < nbody; c++) columns.push(nhead ? header('column-header', c) : null);
     const rows = [];
     for (let r = 0; r < nrows; r++) {
       const row = [];

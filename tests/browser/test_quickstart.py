@@ -4,6 +4,7 @@ What the page shows is checked against values computed here from the run files w
 """
 
 import math
+import re
 import shutil
 import time
 from pathlib import Path
@@ -58,11 +59,12 @@ def _number(value):
 
 def rows_by_run(grid):
     """The grid's rows as ``{run number: {header: value}}``."""
-    if "Run" not in grid["columns"]:
+    if "Run" not in [h.split(" [")[0] for h in grid["columns"] if h]:
         return {}
     out = {}
+    headers = [re.sub(r" \[[^\]]*\]$", "", h or "") for h in grid["columns"]]  # no units
     for row in grid["rows"]:
-        record = dict(zip(grid["columns"], row))
+        record = dict(zip(headers, row))
         run = _number(record["Run"])
         if run is not None:
             out[int(run)] = record
@@ -128,7 +130,7 @@ def test_quickstart_live_table(proposal, lab_server, lab_page):
         lambda g: filled(g, [1, 2, 3], titles), timeout=60, what="the 'Train count' column, filled"
     )
     assert_values(grid, proposal, [1, 2, 3], titles)
-    errors = [v for row in grid["rows"] for v in row if isinstance(v, str) and v.startswith("⚠")]
+    errors = [v for row in grid["rows"] for v in row if isinstance(v, str) and v.startswith("error:")]
     assert errors == []
     lab_page.reveal_widget()
     lab_page.screenshot("3-new-variable")
