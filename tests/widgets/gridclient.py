@@ -114,6 +114,7 @@ def click_cell(app, run, key):
     import html
 
     title = next(s.header for s in app.model.columns() if s.key == key)
+    assert eventually(lambda: run in app.grid.view_runs()), app.grid.view_runs()
     client = GridClient(app.grid)
     client.request()
     client.click(app.grid.view_runs().index(run), app.grid.view_keys().index(key))
