@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 #: Row heights in pixels: text rows, and rows once a column shows images.
 ROW_SIZE = 22
 IMAGE_ROW_SIZE = 56
+#: The grid's largest height in pixels (more rows scroll).
+MAX_HEIGHT = 480
+#: Seconds after images are sent when the grid is made to repaint (see `_images_sent`).
+_REPAINT_AFTER = (0.4, 1.5)
 #: The index field: the run number, the key of every row.
 _INDEX = "run_key"
 _BARS = "▁▂▃▄▅▆▇█"
@@ -220,12 +224,13 @@ class RunGrid(DataGrid):
         self._dirty_columns = True
         self._selecting = False
         self._click_callbacks = []
+        self._repaint = False  # a repaint is due (images were sent)
+        self._images_shown = set()  # image payloads sent once (a repaint re-sends them)
         kwargs.setdefault("selection_mode", "row")
         kwargs.setdefault("header_visibility", "column")
         kwargs.setdefault("base_row_size", ROW_SIZE)
         kwargs.setdefault("base_column_size", 110)
         kwargs.setdefault("editable", False)
-        kwargs.setdefault("layout", {"height": "420px"})
         self._image_renderer = None
         super().__init__(None, index_name=_INDEX,
                          default_renderer=TextRenderer(
@@ -234,6 +239,7 @@ class RunGrid(DataGrid):
                          **kwargs)
         self.renderers = self._renderers()
         self.shown_count = self._row_count
+        self.layout.height = self._height(self._row_count, bool(self._image_keys))
         if self._image_keys:
             self.base_row_size = IMAGE_ROW_SIZE
         self._unsubscribe = model.subscribe(lambda version: self._pump.wake(self))
@@ -294,7 +300,20 @@ class RunGrid(DataGrid):
     def pending(self):
         with self._lock:
             return (self._version != self._tm.version or self._dirty_order
-                    or self._dirty_columns)
+                    or self._dirty_columns or self._repaint)
+
+    def _images_sent(self):
+        """Images went to the browser: its grid draws an image only once decoded, after its
+        first paint, so the grid is made to repaint a little later (twice, for slow ones)."""
+        for delay in _REPAINT_AFTER:
+            timer = threading.Timer(delay, self._repaint_soon)
+            timer.daemon = True
+            timer.start()
+
+    def _repaint_soon(self):
+        with self._lock:
+            self._repaint = True
+        self._pump.wake(self)
 
     def flush(self):
         """Send what changed since the last flush (the update pump calls this)."""
@@ -312,6 +331,7 @@ class RunGrid(DataGrid):
                                  or self._sort_touched(cells.keys()))
             self._version = version
             self._dirty_order = self._dirty_columns = False
+            repaint, self._repaint = self._repaint, False
             if columns_changed:
                 self._layout_columns()
             old_order = self._order
@@ -334,12 +354,16 @@ class RunGrid(DataGrid):
                 self.base_row_size = IMAGE_ROW_SIZE if image_rows else ROW_SIZE
             self._row_count = row_count
             self.shown_count = row_count
+            self.layout.height = self._height(row_count, image_rows)
             if selections is not None and selections != self.selections:
                 self._selecting = True
                 try:
                     self.selections = selections
                 finally:
                     self._selecting = False
+        if repaint and image_rows:  # a 1 px change of row height makes the grid repaint
+            size = self.base_row_size
+            self.base_row_size = IMAGE_ROW_SIZE + 1 if size == IMAGE_ROW_SIZE else IMAGE_ROW_SIZE
         if renderers is not None:
             # In a message of its own, after the data: the browser's grid applies renderers
             # that come with new data to the columns it had before.
@@ -518,6 +542,12 @@ class RunGrid(DataGrid):
                     self._image_renderer
         return renderers
 
+    def _height(self, rows, images):
+        """The grid's height: its rows, up to `MAX_HEIGHT` (then it scrolls)."""
+        depth = max((len(f) for f in self._fields if isinstance(f, tuple)), default=1)
+        row = IMAGE_ROW_SIZE if images else ROW_SIZE
+        return f"{min(MAX_HEIGHT, depth * 20 + 18 + max(rows, 3) * row)}px"
+
     def _selections_for(self, runs):
         if not self._keys:
             return []
@@ -603,10 +633,19 @@ class RunGrid(DataGrid):
             c1, c2 = max(0, c1), min(c2, len(self._keys) - 1)
             runs = self._order[r1:r2 + 1]
             keys = self._keys[c1:c2 + 1]
+            image_cols = [i for i, k in enumerate(keys) if k in self._image_keys]
             fields = self._fields[c1:c2 + 1]
             rows = self._tm.block(runs, keys)
             columns = {str(f): [self._payload(row[i], k) for row in rows]
                        for i, (k, f) in enumerate(zip(keys, fields))}
+            images = False  # images the browser has not drawn yet among these
+            for i in image_cols:
+                for value in columns[str(fields[i])]:
+                    if value and value not in self._images_shown:
+                        images = True
+                        self._images_shown.add(value)
+            if len(self._images_shown) > 20_000:
+                self._images_shown.clear()
             schema = self._schema_fields
             index, uuid = schema[0], schema[-1]
             fields = [index, *schema[1 + c1:2 + c2 if c2 >= c1 else 1 + c1], uuid]
@@ -624,6 +663,9 @@ class RunGrid(DataGrid):
                  "fields": [{str(f["name"]): None} for f in fields]}
         self.send({"event_type": "data-reply", "value": value, "r1": r1, "r2": r2,
                    "c1": c1, "c2": c2})
+        if images:
+            self._images_sent()
+
 
     def _reply_unique(self, name):
         with self._lock:
