@@ -4,7 +4,8 @@ It reads the database (runs, values, comments, variables) into a `widgets.model.
 then, on a daemon thread, asks the database every ``interval`` seconds whether anything was
 committed (`Database.data_version`, O(1)) and, only then, what (`Database.changes_since`):
 values, comments and user-editable values, new runs and new variables, whoever wrote them
-(this kernel's engine, another kernel, DAMNIT). A read that fails (a database locked for
+(this kernel's engine, another kernel, DAMNIT). A big database is read in chunks: the first
+runs' values before `load` returns, the others' on the thread before it follows. A read that fails (a database locked for
 longer than its busy timeout, a file system gone) is retried at the next look; the thread
 never stops before `close`.
 """
@@ -17,9 +18,12 @@ import threading
 from .widgets.cells import Cell, from_stored
 from .widgets.model import COMMENT_KEY, ColumnSpec, TableModel
 
-__all__ = ["TableFeed", "column_specs", "stored_cells"]
+__all__ = ["TableFeed", "column_specs", "stored_cells", "LOAD_CHUNK"]
 
 log = logging.getLogger(__name__)
+
+#: Runs whose values are read at once while a big table loads (see `TableFeed.load`).
+LOAD_CHUNK = 500
 
 
 def stored_cells(values):
@@ -78,26 +82,44 @@ class TableFeed:
         self._poke = threading.Event()
         self._thread = None
         self._cursor = None
+        self._unloaded = []  # runs whose values are not read yet (see `load`)
         self._variables = {}
         self.loaded = threading.Event()
         self.error = None  # why the last look failed (None: it did not)
 
     # -- filling ---------------------------------------------------------------------------------
-    def load(self):
-        """Read the whole database into the model (what a table opened now shows)."""
+    def load(self, first=None):
+        """Read the database into the model (what a table opened now shows): every run, and
+        the values of the ``first`` oldest runs (None: all); the feed's thread reads the
+        others' values (`load_more`) before it follows the database, so a big table shows
+        its first rows at once."""
         cursor = self.db.change_cursor()  # first: what is written after it is seen later
         self._variables = self.db.variables()
         self.refresh_columns()
-        rows = {info.run: {} for info in self.db.runs()}
-        starts = {info.run: info.start_time for info in self.db.runs()}
-        for run, values in self.db.values().items():
-            rows.setdefault(run, {}).update(stored_cells(values))
-        for run, start in starts.items():
-            if start is not None:
-                rows[run]["#start_time"] = Cell(kind="time", value=float(start))
+        infos = self.db.runs()
+        rows = {info.run: ({} if info.start_time is None else
+                           {"#start_time": Cell(kind="time", value=float(info.start_time))})
+                for info in infos}
+        runs = sorted(rows)
+        now, self._unloaded = (runs, []) if first is None else (runs[:first], runs[first:])
         self.model.update(rows)
+        self._load_values(now)
         self._cursor = cursor
-        self.loaded.set()
+        if not self._unloaded:
+            self.loaded.set()
+
+    def _load_values(self, runs):
+        if runs:
+            self.model.update({run: stored_cells(values)
+                               for run, values in self.db.values(runs=runs).items()})
+
+    def load_more(self, chunk=LOAD_CHUNK):
+        """Read the values of the next ``chunk`` runs not read yet; False when none is left."""
+        runs, self._unloaded = self._unloaded[:chunk], self._unloaded[chunk:]
+        self._load_values(runs)
+        if not self._unloaded:
+            self.loaded.set()
+        return bool(self._unloaded)
 
     def reload_variables(self):
         """Read the database's variables again (they were changed here) and refresh the
@@ -130,6 +152,9 @@ class TableFeed:
             try:
                 if self._cursor is None:
                     self.load()
+                elif self._unloaded:
+                    if self.load_more():
+                        continue  # the next chunk at once
                 else:
                     self.step()
                 self.error = None

@@ -13,6 +13,9 @@ __all__ = ["RunTable"]
 
 #: Seconds between looks at the database for what other writers committed.
 FOLLOW_INTERVAL = 1.0
+#: Runs whose values are read before ``RunTable(...)`` returns (the oldest: the first rows
+#: shown); the others' are read on the feed's thread at once after.
+FIRST_LOADED = 200
 
 
 class RunTable:
@@ -100,7 +103,7 @@ class RunTable:
                                   timeout=timeout, params=params, mymdc=mymdc,
                                   log_dir=self.database_dir / "process_logs",
                                   on_poll=self._check_context)
-            self._feed.load()
+            self._feed.load(first=FIRST_LOADED)  # the rest on the feed's thread
             self._feed.start()
             if watch:
                 self.start()
@@ -363,6 +366,7 @@ class RunTable:
         default all), as "copy selection as Markdown" gives it."""
         from .widgets.cells import as_markdown
 
+        self._feed.loaded.wait(60)  # a big table's values are still being read
         app = self._app
         specs = {s.key: s for s in self._model.columns()}
         keys = app.grid.view_keys() if app is not None else list(specs)
