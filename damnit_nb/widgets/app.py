@@ -160,6 +160,11 @@ class TableApp(widgets.VBox):
     def _clicked(self, run, key):
         spec = next((s for s in self.model.columns() if s.key == key), None)
         title = html.escape(spec.header if spec else key)
+        if run is None:  # a header: what the column is
+            self._editing = None
+            self.post(self.detail, value=_column_html(spec or key))
+            self.post(self.editor_box, display="none")
+            return
         try:
             detail = self._actions.cell_detail(run, key)
         except Exception as e:  # a detail that cannot be read must not break clicking
@@ -265,3 +270,22 @@ class TableApp(widgets.VBox):
                       f"{html.escape(str(e))}", error=True)
             return
         self._say(f"Exported to {html.escape(str(written))}")
+
+
+def _column_html(spec):
+    """A column described: its title, variable name, units, tags and description."""
+    if isinstance(spec, str):
+        return f"<b>{html.escape(spec)}</b>"
+    parts = [f"<b>{html.escape(spec.header)}</b>"]
+    if not spec.fixed:
+        parts.append(f"variable <code>{html.escape(spec.key)}</code>")
+    if spec.units:
+        parts.append(f"in {html.escape(spec.units)}")
+    if spec.tags:
+        parts.append("tags: " + html.escape(", ".join(spec.tags)))
+    if spec.editable:
+        parts.append("typed by hand: click a cell to edit it")
+    text = " · ".join(parts)
+    if spec.description:
+        text += f"<br>{html.escape(spec.description)}"
+    return text

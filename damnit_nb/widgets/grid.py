@@ -26,6 +26,7 @@ import html
 import logging
 import math
 import threading
+from dataclasses import replace
 from urllib.parse import quote
 
 import pandas as pd
@@ -190,7 +191,8 @@ class RunGrid(DataGrid):
     - ``units_in_header``: units with the header; else with each value.
     - ``shown_count``: how many runs pass the filters.
 
-    ``on_click(callback)``: ``callback(run, key)`` when a body cell is clicked (comm thread).
+    ``on_click(callback)``: ``callback(run, key)`` when a body cell is clicked, with ``run``
+    None for a header (comm thread).
     """
 
     _model_name = Unicode("StreamingDataGridModel").tag(sync=True)
@@ -285,7 +287,8 @@ class RunGrid(DataGrid):
             return self._fields[self._keys.index(key)]
 
     def on_click(self, callback, remove=False):
-        """Call ``callback(run, key)`` when a body cell is clicked (on the comm thread)."""
+        """Call ``callback(run, key)`` when a cell is clicked (``run`` None: the column's
+        header), on the comm thread."""
         if remove:
             self._click_callbacks.remove(callback)
         else:
@@ -494,6 +497,8 @@ class RunGrid(DataGrid):
         return None
 
     def _payload(self, cell, key):
+        if cell.provenance == "manual-input" and self._specs[key].editable:
+            cell = replace(cell, provenance=None)  # typed by hand is what the column is for
         return payload(cell, units_in_value=not self.units_in_header,
                        image_column=key in self._image_keys)
 
@@ -675,15 +680,16 @@ class RunGrid(DataGrid):
                    "value": {"data": {str(name): {"type": "raw", "value": texts}}}})
 
     def _clicked(self, content):
-        if content.get("region") != "body":
+        region = content.get("region")
+        if region not in ("body", "column-header"):
             return
         row = content.get("row")
         with self._lock:
-            run = self._sent.get(row)
+            run = self._sent.get(row) if region == "body" else None
             col = content.get("column_index")
             key = self._keys[col] if isinstance(col, int) and 0 <= col < len(self._keys) \
                 else None
-        if run is None or key is None:
+        if key is None or (run is None and region == "body"):
             return
         for callback in list(self._click_callbacks):
             try:
