@@ -53,6 +53,10 @@ _REPAINT_AFTER = (0.4, 1.5)
 _INDEX = "run_key"
 _BARS = "▁▂▃▄▅▆▇█"
 _MARK_CODES = {"error": "e", "skipped": "s"}
+#: How a run's state reads in its row: a sign, and a background while it is not settled.
+_STATES = {"queued": ("◷", "#fff6d5"), "running": ("▶", "#dcebff"),
+           "unsaved": ("⚠", "#ffe2c2"), "failed": ("✖", None), "cancelled": ("■", None),
+           "done": ("✓", None), "vanished": ("∅", "#eeeeee")}
 
 # What the renderers draw from a payload: its text, colours and font (see `payload`).
 _TEXT = VegaExpr("isObject(cell.value) ? cell.value.t : cell.value")
@@ -140,6 +144,10 @@ def payload(cell, *, units_in_value=False, image_column=False):
         return _text_image(short_text(cell), error=cell.mark == "error")
     if cell.mark == "missing":
         return None
+    if cell.kind == "state" and cell.mark is None:
+        glyph, background = _STATES.get(cell.value, ("", None))
+        text = f"{glyph} {cell.value}" if glyph else cell.value
+        return {"t": text, "bg": background} if background else text
     if cell.kind == "number":
         text = _number_text(cell.value)
         if units_in_value and cell.units:

@@ -165,3 +165,85 @@ def test_a_browser_message_that_fails_does_not_break_the_grid(pump, clock, caplo
         "type": "data-request", "r1": "x"}}}, "buffers": []})
     assert client.texts("Run") == {1: "1"}
     json.dumps(client.recorder.messages, default=str)
+
+
+def test_a_runs_state_reads_as_a_sign_and_a_colour_while_it_is_processed(pump, clock):
+    model, grid, client = make(pump, clock, [], {1: {}, 2: {}, 3: {}})
+    model.set_run(1, state="queued")
+    model.set_run(2, state="running")
+    model.set_run(3, state="done")
+    flush(pump, clock)
+    cells = {run: c["State"] for run, c in client.rows()}
+    assert cells[1] == {"t": "◷ queued", "bg": "#fff6d5"}
+    assert cells[2]["t"] == "▶ running"
+    assert cells[3] == "✓ done"
+
+
+def test_updates_are_coalesced_under_a_real_deadline():
+    import threading
+    import time
+
+    pump = UpdatePump(min_interval=0.3)
+    model = TableModel([ColumnSpec("x", "X")])
+    model.update({1: {"x": Cell.number(0)}})
+    grid = RunGrid(model, pump=pump)
+    client = GridClient(grid)
+    client.request()
+    client.recorder.clear()
+    for i in range(60):  # 60 updates over 3 s
+        model.set_cells(1, {"x": Cell.number(i + 1)})
+        time.sleep(0.05)
+    time.sleep(0.5)
+    changes = client.recorder.custom("cell-changed")
+    assert changes[-1]["value"] == "60"
+    assert len(changes) <= 3 / 0.3 + 2, len(changes)
+
+    client.recorder.clear()
+
+    def runs_arrive():
+        for run in range(2, 102):  # 100 runs over 5 s
+            model.set_cells(run, {"x": Cell.number(run)})
+            time.sleep(0.05)
+
+    t = threading.Thread(target=runs_arrive)
+    t.start()
+    t.join()
+    time.sleep(0.5)
+    assert grid._row_count == 101
+    replies = client.recorder.custom("data-reply")
+    assert len(replies) <= 5 / 0.3 + 2, len(replies)
+    assert client.recorder.custom("tick") == []  # rows at the end: no whole view re-sent
+    assert sum(r["r2"] - r["r1"] + 1 for r in replies) == 100  # each new row sent once
+    grid.close()
+    pump.close()
+
+
+def test_a_column_of_images_with_other_cells_goes_quiet(pump, clock):
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (200, 100), "red").save(out, "PNG")
+    png = out.getvalue()
+    rows = {1: {"img": Cell("image", png)}, 2: {"img": Cell.error("ValueError", "no")},
+            3: {"img": Cell.number(4)}}
+    model, grid, client = make(pump, clock, [ColumnSpec("img", "Image")], rows)
+    cells = dict(client.rows())
+    uri = next(v for k, v in cells[1].items() if "Image" in k)
+    assert uri.startswith("data:image/png;base64,")
+    assert max(Image.open(io.BytesIO(base64.b64decode(uri.split(",")[1]))).size) <= 84
+    assert next(v for k, v in cells[2].items() if "Image" in k).startswith("data:image/svg")
+    client.recorder.clear()
+    for _ in range(5):  # repaints come, once; nothing is sent again and again
+        grid._repaint_soon()
+        flush(pump, clock)
+        client.request()
+    assert client.recorder.custom("cell-changed") == []
+    sizes = [s.get("base_row_size") for s in client.recorder.states() if "base_row_size" in s]
+    assert len(sizes) <= 5
+    client.recorder.clear()
+    flush(pump, clock)
+    flush(pump, clock)
+    assert client.recorder.messages == []  # quiet once nothing changes
