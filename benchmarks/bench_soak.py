@@ -100,15 +100,13 @@ def _soak_measure(runs, last):
     global _soak_first
     if not table.wait(900):
         raise RuntimeError("the table did not catch up in 15 minutes")
-    view = table._view
+    app = table.widget
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the view's pump has sent every change
-        with view._lock:
-            pending = view._dirty_table or view._dirty_cells or view._dirty_status
-        if not pending:
+    while time.monotonic() < deadline:  # the update pump has sent every change
+        if not (app.grid.pending() or app.pending()):
             break
         time.sleep(0.1)
-    time.sleep(3 * view._min_interval)
+    time.sleep(1.0)
     gc.collect()
     proc = psutil.Process()
     fds = collections.Counter()
@@ -125,7 +123,7 @@ def _soak_measure(runs, last):
         f"{{type(o).__module__}}.{{type(o).__qualname__}}" for o in gc.get_objects())
     out = {{
         "runs": runs,
-        "rows": len(view._rows),
+        "rows": app.grid.shown_count,
         "rss": proc.memory_info().rss,
         "threads": threading.active_count(),
         "os_threads": proc.num_threads(),
