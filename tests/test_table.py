@@ -227,3 +227,30 @@ def test_a_corrupt_run_is_reported_and_the_watcher_goes_on(table, proposal):
     simulate_run(proposal, 4, trains=20, modules=1)  # runs after it are processed as usual
     assert table.wait(30)
     assert table.to_dataframe().loc[4, "Trains"] == 20
+
+
+def test_cell_display_options_and_varied_data_reach_the_grid(table):
+    import numpy as np
+
+    from damnit_nb.context import Cell
+
+    @table.variable(title="Flagged")
+    def flagged(run):
+        return Cell(3.0, bold=True, background="#00ff00")
+
+    @table.variable(title="Varies", summary="mean")
+    def varies(run):
+        return np.arange(10.0)  # its data varied within the run: bold, as DAMNIT's GUI
+
+    @table.variable(title="Steady", summary="mean")
+    def steady(run):
+        return np.ones(10)
+
+    assert table.wait(60)
+    client = GridClient(table.widget.grid)
+    assert eventually(lambda: len(client.rows()) == 2 and all(
+        "Steady" in c and c["Steady"] is not None for _, c in client.rows()))
+    cells = dict(client.rows())
+    assert cells[1]["Flagged"] == {"t": "3", "b": 1, "bg": "#00ff00"}
+    assert cells[1]["Varies"] == {"t": "4.5", "b": 1}
+    assert cells[1]["Steady"] == "1"
