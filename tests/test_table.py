@@ -8,7 +8,8 @@ import pytest
 
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
-from tests.widgets.gridclient import GridClient, browser_update
+from tests.widgets.frontend import browser_update
+from tests.widgets.gridclient import GridClient
 from tests.helpers import eventually
 
 XGM = ("SA1_XTD2_XGM/DOOCS/MAIN:output", "data.intensityTD")

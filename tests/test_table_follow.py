@@ -11,7 +11,8 @@ from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
 from damnit_nb.store import Database
 from tests.helpers import eventually
-from tests.widgets.gridclient import GridClient, browser_click, browser_update, click_cell
+from tests.widgets.frontend import browser_click, browser_update
+from tests.widgets.gridclient import GridClient, click_cell
 
 
 @pytest.fixture

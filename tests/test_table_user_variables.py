@@ -6,7 +6,8 @@ import pytest
 from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
 from tests.helpers import eventually
-from tests.widgets.gridclient import browser_update, click_cell
+from tests.widgets.frontend import browser_update
+from tests.widgets.gridclient import click_cell
 from damnit_nb.store import Database
 
 

@@ -9,7 +9,7 @@ messages, sorts and filters through the ``_transforms`` state, selects rows thro
 
 import json
 
-from tests.widgets.frontend import browser_click, browser_message, browser_update  # noqa: F401
+from tests.widgets.frontend import browser_message, browser_update
 
 
 def browser_custom(widget, content):

@@ -1,5 +1,3 @@
-from fractions import Fraction as F
-
 import pytest
 from ipywidgets import HTML, Button, Checkbox, Dropdown, SelectMultiple, Text
 
@@ -7,22 +5,10 @@ from damnit_nb.widgets.cells import Cell
 from damnit_nb.widgets.filterbar import PICK_LIMIT, FilterBar
 from damnit_nb.widgets.filters import matching_runs
 from damnit_nb.widgets.model import ColumnSpec, TableModel
-from damnit_nb.widgets.pump import UpdatePump
+from tests.widgets.frontend import browser_click, browser_update
 
 
 # --- the browser's side ------------------------------------------------------------------------
-def browser_update(widget, **state):
-    """The browser changing ``widget``'s state (as when a user types or picks)."""
-    widget.comm.handle_msg({"content": {"data": {"method": "update", "state": state,
-                                                 "buffer_paths": []}}, "buffers": []})
-
-
-def browser_click(button):
-    button.comm.handle_msg({"content": {"data": {"method": "custom",
-                                                 "content": {"event": "click"}}},
-                            "buffers": []})
-
-
 def shown(root):
     """The widgets the browser shows under ``root``, depth first (hidden ones left out)."""
     out = []
@@ -71,26 +57,6 @@ def chips(bar):
 
 
 # --- fixtures ----------------------------------------------------------------------------------
-class Clock:
-    def __init__(self):
-        self.t = F(1000)
-
-    def __call__(self):
-        return self.t
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def pump(clock):
-    p = UpdatePump(clock=clock, min_interval=F("0.3"), latency=F("0.03"), autostart=False)
-    yield p
-    p.close()
-
-
 def settle(pump, clock):
     """Let the pump flush whatever is due once a second has passed."""
     clock.t += 1

@@ -11,18 +11,8 @@ from damnit_nb.widgets.pump import UpdatePump
 from tests.widgets.gridclient import GridClient, text
 
 
-@pytest.fixture
-def clock():
-    return [0.0]
-
-
-@pytest.fixture
-def pump(clock):
-    return UpdatePump(autostart=False, clock=lambda: clock[0])
-
-
 def flush(pump, clock):
-    clock[0] += 10
+    clock.t += 10
     pump.run_once()
 
 

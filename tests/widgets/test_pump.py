@@ -8,16 +8,6 @@ from damnit_nb.widgets.pump import UpdatePump, default_pump
 from tests.helpers import eventually
 
 
-class Clock:
-    """A clock the test moves by hand, counting in exact fractions of a second."""
-
-    def __init__(self):
-        self.t = F(1000)
-
-    def __call__(self):
-        return self.t
-
-
 class Counter:
     """A component that counts its flushes and where they ran."""
 
@@ -32,18 +22,6 @@ class Counter:
         self.threads.append(threading.current_thread())
         if self.pump is not None:
             self.echoes.append(self.pump.is_applying(self))
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def pump(clock):
-    p = UpdatePump(clock=clock, min_interval=F("0.3"), latency=F("0.03"), autostart=False)
-    yield p
-    p.close()
 
 
 def drive(pump, clock, wakes_at, component, until, step=F("0.01")):
