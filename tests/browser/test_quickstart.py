@@ -100,7 +100,7 @@ def test_quickstart_live_table(proposal, lab_server, lab_page):
     assert grid["columns"][:4] == ["Run", "State", "Start time", "Comment"]
     assert_values(grid, proposal, [1, 2], titles)
     grid = lab_page.wait_for_grid(
-        lambda g: {r["State"] for r in rows_by_run(g).values()} == {"done"}, timeout=30,
+        lambda g: {str(r["State"]).split()[-1] for r in rows_by_run(g).values()} == {"done"}, timeout=30,
         what="both runs in state 'done'")
     status = [t["text"] for t in lab_page.widget_texts() if t["text"].startswith("Watching")]
     assert status, lab_page.widget_texts()
