@@ -221,7 +221,7 @@ class RunGrid(DataGrid):
         self._lock = threading.RLock()  # guards what the comm and pump threads share below
         self._tm = model
         self._pump = pump or default_pump()
-        self._version = None  # model version shown (None: nothing yet)
+        self._version = 0  # the model's version the grid shows
         self._keys = []  # column keys in the browser's order
         self._fields = []  # the browser's field name of each key (str or tuple)
         self._specs = {}  # key -> ColumnSpec
@@ -273,7 +273,7 @@ class RunGrid(DataGrid):
         # DataGrid's constructor sets its first frame: the grid starts with the model as it
         # is (so the browser's first state has the columns and the row count).
         with self._lock:
-            self._version, _ = self._tm.snapshot()
+            self._version = self._tm.version  # first: later changes come as deltas
             self._layout_columns()
             self._compute_order()
             self._data = self._schema()
@@ -329,17 +329,12 @@ class RunGrid(DataGrid):
     def flush(self):
         """Send what changed since the last flush (the update pump calls this)."""
         with self._lock:
-            if self._version is None:
-                version, state = self._tm.snapshot()
-                columns_changed, order_changed, cells = True, True, {}
-            else:
-                delta = self._tm.changes_since(self._version)
-                version = delta.version
-                columns_changed = delta.columns is not None or self._dirty_columns
-                cells = delta.cells
-                order_changed = (bool(delta.rows_added or delta.rows_removed)
-                                 or self._dirty_order
-                                 or self._sort_touched(cells.keys()))
+            delta = self._tm.changes_since(self._version)
+            version = delta.version
+            columns_changed = delta.columns is not None or self._dirty_columns
+            cells = delta.cells
+            order_changed = (bool(delta.rows_added or delta.rows_removed) or self._dirty_order
+                             or self._sort_touched(cells.keys()))
             self._version = version
             self._dirty_order = self._dirty_columns = False
             repaint, self._repaint = self._repaint, False
