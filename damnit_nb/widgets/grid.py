@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 #: Row heights in pixels: text rows, and rows once a column shows images.
 ROW_SIZE = 22
 IMAGE_ROW_SIZE = 56
+#: Characters of a text a cell gets (a longer one is cut; its detail has it all).
+TEXT_LIMIT = 200
 #: The grid's largest height in pixels (more rows scroll).
 MAX_HEIGHT = 480
 #: Seconds after images are sent when the grid is made to repaint (see `_images_sent`).
@@ -156,6 +158,8 @@ def payload(cell, *, units_in_value=False, image_column=False):
         text = _sparkline(cell.value.y.tolist())
     else:
         text = short_text(cell)
+        if len(text) > TEXT_LIMIT:  # the whole text is in the cell's detail
+            text = text[:TEXT_LIMIT - 1] + "…"
     marks = {}
     if cell.mark in _MARK_CODES:
         marks["m"] = _MARK_CODES[cell.mark]

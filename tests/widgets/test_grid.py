@@ -237,3 +237,12 @@ def test_a_column_of_images_with_other_cells_goes_quiet(pump, clock):
     flush(pump, clock)
     flush(pump, clock)
     assert client.recorder.messages == []  # quiet once nothing changes
+
+
+def test_long_texts_are_cut_in_the_cell_and_bad_images_sent_as_they_are():
+    from damnit_nb.widgets.grid import TEXT_LIMIT
+
+    shown = payload(Cell.text("x" * 100_000))
+    assert len(shown) == TEXT_LIMIT and shown.endswith("…")
+    assert payload(Cell("image", b"\x89PNG not really"), image_column=True).startswith(
+        "data:image/png;base64,")
