@@ -268,7 +268,12 @@ class RunTable:
     def reprocess(self, runs="all", match=None):
         """Compute variables again even if up to date: ``runs`` is "all" or run numbers,
         ``match`` a glob (or list of globs) on variable names or titles (None: all).
-        Returns the names of the variables queued. A run not on disk raises ValueError."""
+        Returns the names of the variables queued. A run not on disk raises ValueError, as
+        does a table that only follows the database (``watch=False``, not started)."""
+        if not self._engine_started:
+            raise ValueError("this table only follows the database (watch=False) and processes "
+                             "nothing: reprocess in the table that processes the runs, or call "
+                             "start() here first")
         return self._engine.reprocess(runs, match)
 
     def cancel(self, runs=None):

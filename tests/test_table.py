@@ -163,6 +163,17 @@ def test_close_stops_the_engine_thread(proposal):
     assert t.status().state == "stopped"
 
 
+def test_a_table_that_only_follows_says_so_when_asked_to_reprocess(proposal):
+    with RunTable(proposal, watch=False) as viewer:
+        with pytest.raises(ValueError, match=r"only follows the database.*start\(\)"):
+            viewer.reprocess([1])
+        app = viewer.widget
+        app.grid.selected_runs = [1]
+        app.reprocess_button.click()  # the toolbar's button says the same, under the grid
+        assert eventually(lambda: "only follows the database" in app.detail.value), \
+            app.detail.value
+
+
 def test_bad_proposal_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds raw/"):
         RunTable(tmp_path / "nowhere")
