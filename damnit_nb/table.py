@@ -218,6 +218,17 @@ class RunTable:
         passed first. A table on a read-only database processes nothing: True at once."""
         return self._engine.wait(timeout)
 
+    def sync(self, timeout=10.0):
+        """Block until the table shows what it holds: the database's values read, and every
+        change shown by the widget (if it was made); False if ``timeout`` passed first."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        if not self._feed.loaded.wait(timeout):
+            return False
+        app = self._app
+        return app is None or app.sync(max(0.0, deadline - time.monotonic()))
+
     def set_comment(self, run, text):
         """Set a run's comment (also what editing the Comment column does)."""
         self._db.set_comment(run, text)
@@ -285,6 +296,9 @@ class RunTable:
         """Start watching the proposal (``RunTable`` does it unless ``watch=False``)."""
         self._engine_started = True
         self._engine.start()
+        app = self._app
+        if app is not None:
+            app.set_processing(not self._db.read_only)
 
     def close(self):
         """Stop watching and processing, stop following the database and close it; the
@@ -345,7 +359,7 @@ class RunTable:
                 self._app = TableApp(
                     self._model, _Actions(self), settings=ViewSettings(self.database_dir),
                     log_path=lambda run: log_path(logs, run, self.proposal),
-                    read_only=self._db.read_only)
+                    processing=self._engine_started and not self._db.read_only)
                 self._app.set_status(self._status_html(self._status or self._engine.status()))
             return self._app
 

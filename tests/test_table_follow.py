@@ -109,6 +109,12 @@ def test_the_toolbar_acts_on_the_selected_runs(proposal, tmp_path, monkeypatch):
 def test_without_selection_the_buttons_say_what_to_do(proposal):
     with RunTable(proposal, settle=0.1, poll=0.1, watch=False) as table:
         app = table.widget
+        assert table.sync(10)
+        assert app.reprocess_button.disabled and app.cancel_button.disabled  # a viewer
+        table.start()
+        assert eventually(lambda: not app.reprocess_button.disabled)
+        assert table.wait(60) and table.sync(10)
+        assert sorted(app.grid.view_runs()) == [1, 2]  # shown once sync() returns
         browser_click(app.reprocess_button)
         assert eventually(lambda: "Select the runs to reprocess first" in app.detail.value)
         browser_click(app.cancel_button)

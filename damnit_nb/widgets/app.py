@@ -40,7 +40,7 @@ class TableApp(widgets.VBox):
     ``log_path(run)``: the file of a run's log (None: no log pane)."""
 
     def __init__(self, model, actions, *, settings=None, log_path=None, pump=None,
-                 read_only=False):
+                 processing=True):
         self._pump = pump or default_pump()
         self._lock = threading.Lock()
         self._posts = {}  # (widget, trait) -> value, applied by flush()
@@ -70,10 +70,10 @@ class TableApp(widgets.VBox):
         self.match = widgets.Text(placeholder="variables (all)", layout=widgets.Layout(
             width="140px"), tooltip="Names or titles to reprocess, globs allowed")
         self.reprocess_button = widgets.Button(description="Reprocess", layout=small,
-                                               disabled=read_only,
+                                               disabled=not processing,
                                                tooltip="Compute the selected runs again")
         self.cancel_button = widgets.Button(description="Cancel", layout=small,
-                                            disabled=read_only,
+                                            disabled=not processing,
                                             tooltip="Stop processing the selected runs")
         self.export_kind = widgets.Dropdown(options=list(_EXPORTS), value="CSV",
                                             layout=widgets.Layout(width="100px"))
@@ -126,6 +126,24 @@ class TableApp(widgets.VBox):
 
     def set_status(self, html_text):
         self.post(self.status, value=html_text)
+
+    def set_processing(self, processing):
+        """Whether the table processes runs (Reprocess and Cancel are offered)."""
+        self.post(self.reprocess_button, disabled=not processing)
+        self.post(self.cancel_button, disabled=not processing)
+
+    def sync(self, timeout=10.0):
+        """Wait until every change of the model is shown (the update pump has flushed the
+        grid and the app); False if ``timeout`` seconds passed first."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        parts = [p for p in (self.grid, self.columns, self.filters, self) if p is not None]
+        while any(p.pending() for p in parts if hasattr(p, "pending")):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def pending(self):
         with self._lock:

@@ -504,9 +504,12 @@ class RunGrid(DataGrid):
         return None
 
     def _payload(self, cell, key):
-        if cell.provenance == "manual-input" and self._specs[key].editable:
+        spec = self._specs[key]
+        if cell.provenance == "manual-input" and spec.editable:
             cell = replace(cell, provenance=None)  # typed by hand is what the column is for
-        return payload(cell, units_in_value=not self.units_in_header,
+        # units with the value where the header has none or others
+        units_in_value = not self.units_in_header or (cell.units or None) != spec.units
+        return payload(cell, units_in_value=units_in_value,
                        image_column=key in self._image_keys)
 
     def _cell_messages(self, cells):

@@ -43,7 +43,8 @@ def status_html(status, *, where, context_error=None, warnings=(), time_comments
     else:
         parts.append(f"Watching {where}")
     if status.errors:
-        parts.append(f"<span style='color:#b00'>{status.errors} errors</span>")
+        parts.append(f"<span style='color:#b00'>{status.errors} "
+                     f"error{'s' if status.errors != 1 else ''}</span>")
     if status.unsaved:
         parts.append(f"<span style='color:#b00'>{status.unsaved} run(s) not stored yet</span>")
     lines = [" · ".join(parts)]

@@ -246,3 +246,11 @@ def test_long_texts_are_cut_in_the_cell_and_bad_images_sent_as_they_are():
     assert len(shown) == TEXT_LIMIT and shown.endswith("…")
     assert payload(Cell("image", b"\x89PNG not really"), image_column=True).startswith(
         "data:image/png;base64,")
+
+
+def test_units_go_with_the_value_when_the_header_has_other_ones(pump, clock):
+    model, grid, client = make(pump, clock, [ColumnSpec("e", "E", units="uJ")],
+                               {1: {"e": Cell.number(2.0, units="uJ")},
+                                2: {"e": Cell.number(3.0, units="μJ")},
+                                3: {"e": Cell.number(4.0)}})
+    assert client.texts("E [uJ]") == {1: "2", 2: "3 μJ", 3: "4"}
