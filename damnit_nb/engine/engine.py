@@ -606,6 +606,7 @@ class Engine:
                     f"{e}); trying again in {pause:g} s")
                 self._changed()
             return True
+        defined = set() if jobs else set(self._definitions().order)
         with self._cond:
             self._defer_pauses.pop(run, None)
             self._run_problems.pop(run, None)
@@ -614,9 +615,10 @@ class Engine:
             if jobs:
                 self._running[run] = jobs
                 self._set_state(run, "running")
-            else:  # all up to date: as it was after its last processing
+            else:  # all up to date: as after its last processing, or as its values say
                 del self._running[run]
-                self._set_state(run, self._outcomes.get(run, "done"))
+                stored = "failed" if self._failing.get(run, set()) & defined else "done"
+                self._set_state(run, self._outcomes.get(run, stored))
             self._changed()
         return True
 

@@ -664,6 +664,11 @@ class RunGrid(DataGrid):
             schema = self._schema_fields
             index, uuid = schema[0], schema[-1]
             fields = [index, *schema[1 + c1:2 + c2 if c2 >= c1 else 1 + c1], uuid]
+            # The browser's header menus name a column by its place among the reply's columns
+            # (its schema index): every column goes, in the schema's order, the index first;
+            # only those asked for carry values.
+            body, columns = columns, {str(f["name"]): [] for f in schema}
+            columns.update(body)
             columns[str(index["name"])] = list(runs)
             columns[str(uuid["name"])] = list(range(r1, r1 + len(runs)))
             for i, run in enumerate(runs):

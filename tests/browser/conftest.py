@@ -4,7 +4,6 @@ A test (or module) overrides the ``lab_env`` fixture to pass environment variabl
 server and its kernels, and writes its notebooks into ``lab_server.root_dir``.
 """
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lab import ARTIFACTS, CHROMIUM, LabPage, LabServer, launch_chromium  # noqa: E402
+from lab import ARTIFACTS, LabPage, LabServer, chromium_context  # noqa: E402
 
 
 @pytest.fixture
@@ -36,19 +35,11 @@ def lab_server(tmp_path, lab_env):
 @pytest.fixture
 def chromium(tmp_path):
     """A persistent headless Chromium context (Debian's /usr/bin/chromium)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: browser tests need Debian's chromium; "
-            "run `bash scripts/setup.sh` to install it"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        context = launch_chromium(p, tmp_path / "chromium-profile")
-        try:
+    try:
+        with chromium_context(tmp_path / "chromium-profile") as context:
             yield context
-        finally:
-            context.close()
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

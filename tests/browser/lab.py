@@ -5,9 +5,11 @@ JupyterLab or ipydatagrid upgrade breaks one file.
 
 - :class:`LabServer` starts ``jupyter lab`` (this Python's environment) with every Jupyter dir
   isolated under a folder, in its own process group, and stops it by that group.
-- :func:`launch_chromium` starts Debian's Chromium through Playwright.
-- :class:`LabPage` wraps a Playwright page showing the Lab: open a notebook, run all cells, wait,
-  execute code in the kernel, read DataGrid and text widgets, save screenshots.
+- :func:`launch_chromium` starts Debian's Chromium through Playwright (:func:`chromium_context`
+  also stops it).
+- :class:`LabPage` wraps a Playwright page showing the Lab: open a notebook, run all cells or
+  one, wait, execute code in the kernel, read DataGrid (cells, header levels) and text widgets,
+  click a grid's cells and header menus where the grid draws them, save screenshots.
 """
 
 import json
@@ -20,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from damnit_nb._processes import descendants, start_time
@@ -33,6 +36,7 @@ __all__ = [
     "LabPage",
     "KernelError",
     "launch_chromium",
+    "chromium_context",
     "free_port",
     "descendants",
     "start_time",
@@ -260,6 +264,26 @@ def launch_chromium(playwright, profile_dir):
     )
 
 
+@contextmanager
+def chromium_context(profile_dir):
+    """Playwright running a persistent Chromium context (see `launch_chromium`), closed after.
+
+    Raises ``FileNotFoundError`` if Debian's Chromium is not installed."""
+    if not os.access(CHROMIUM, os.X_OK):
+        raise FileNotFoundError(
+            f"{CHROMIUM} is missing: browser tests need Debian's chromium; "
+            "run `bash scripts/setup.sh` to install it"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = launch_chromium(p, profile_dir)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
 # --- Page-side JavaScript: JupyterLab and widget-manager internals -------------------------------
 
 # The notebook panel in the main area, or null.
@@ -365,6 +389,80 @@ async () => {
     grids.push({id: id, index_columns: nidx, columns: columns, rows: rows});
   }
   return grids;
+}
+"""
+    % _JS_MODELS
+)
+
+# The column header of every rendered grid: its levels' texts and the cells drawn merged.
+_JS_GRID_HEADERS = (
+    """
+async () => {
+  const models = await (%s)();
+  const out = [];
+  for (const [id, m] of Object.entries(models)) {
+    const grid = ['DataGridModel', 'StreamingDataGridModel'].includes(m.get('_model_name'));
+    if (!grid || !m.data_model) continue;
+    const dm = m.data_model;
+    const nhead = dm.rowCount('column-header');
+    const ncol = dm.columnCount('body');
+    const levels = [];
+    for (let r = 0; r < nhead; r++) {
+      const row = [];
+      for (let c = 0; c < ncol; c++) {
+        const v = dm.data('column-header', r, c);
+        row.push(v === undefined || v === null ? '' : String(v));
+      }
+      levels.push(row);
+    }
+    // Cell groups are what the grid paints as one merged header cell.
+    const merged = [];
+    const ngroups = dm.groupCount ? dm.groupCount('column-header') : 0;
+    for (let i = 0; i < ngroups; i++) {
+      const g = dm.group('column-header', i);
+      merged.push({row: g.r1, last_row: g.r2, first: g.c1, last: g.c2,
+                   text: levels[g.r1] ? levels[g.r1][g.c1] : null});
+    }
+    out.push({id: id, levels: levels, merged: merged});
+  }
+  return out;
+}
+"""
+    % _JS_MODELS
+)
+
+# Where a grid cell is drawn on the page (client coordinates), from the grid's own layout.
+_JS_CELL_BOX = (
+    """
+async ([gridId, region, row, column]) => {
+  const models = await (%s)();
+  const m = models[gridId];
+  if (!m) return {error: 'no grid model ' + gridId};
+  let grid = null;
+  for (const p of Object.values(m.views || {})) {
+    const view = await p;
+    if (view && view.grid && view.grid.grid && view.el && view.el.isConnected) {
+      grid = view.grid.grid;
+      break;
+    }
+  }
+  if (!grid) return {error: 'the grid is not shown on the page'};
+  grid.node.scrollIntoView({block: 'nearest'});
+  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  const rect = grid.viewport.node.getBoundingClientRect();
+  const x = rect.left + grid.headerWidth + grid.columnOffset('body', column) - grid.scrollX;
+  const width = grid.columnSize('body', column);
+  let y, height;
+  if (region === 'column-header') {
+    y = rect.top + grid.rowOffset('column-header', row);
+    height = grid.rowSize('column-header', row);
+  } else {
+    y = rect.top + grid.headerHeight + grid.rowOffset('body', row) - grid.scrollY;
+    height = grid.rowSize('body', row);
+  }
+  const hit = grid.hitTest(x + width / 2, y + height / 2);
+  return {x: x, y: y, width: width, height: height,
+          hit: {region: hit.region, row: hit.row, column: hit.column}};
 }
 """
     % _JS_MODELS
@@ -519,6 +617,37 @@ class LabPage:
             raise KernelError(f"cells raised: {errors}", errors)
         return state
 
+    def run_cell(self, index, timeout=300):
+        """Run the notebook's cell number *index* (counting every cell, from 0), as its Run
+        button does, and wait until it has executed and the kernel is idle.
+
+        Raises ``KernelError`` if the cell's output shows an error."""
+        self.wait_for_kernel_idle()
+        before = self.notebook_state()["cells"][index]["execution_count"]
+        self.page.evaluate(
+            """async (index) => {
+  const panel = (%s)();
+  panel.content.activeCellIndex = index;
+  window.jupyterapp.commands.execute('notebook:run-cell');  // not awaited: polled below
+}"""
+            % _JS_PANEL,
+            index,
+        )
+
+        def done():
+            state = self.notebook_state()
+            cell = state and state["cells"][index]
+            if (state and state["kernel_status"] == "idle" and not cell["pending"]
+                    and cell["execution_count"] not in (None, before)):
+                return state
+            return False
+
+        state = wait_until(done, timeout, f"cell {index} to execute")
+        errors = [e for e in self.cell_errors() if e[0] == index]
+        if errors:
+            raise KernelError(f"cell {index} raised: {errors}", errors)
+        return state
+
     def cell_errors(self):
         """Error outputs shown by the cells, as ``[(cell_index, ename, evalue)]``."""
         return self.page.evaluate(
@@ -599,6 +728,55 @@ class LabPage:
         except TimeoutError as e:
             self.screenshot("timeout-grid")
             raise TimeoutError(f"{e}\nlast grid(s): {json.dumps(self.grids(), default=str)}") from None
+
+    def grid_headers(self):
+        """The column header of every rendered DataGrid, as dicts: ``id``, ``levels`` (one list
+        of texts per header row, top first, one text per body column; "" where a level is
+        empty) and ``merged`` (the header cells drawn as one: ``row``, ``first`` and ``last``
+        column, ``text``)."""
+        return self.page.evaluate(_JS_GRID_HEADERS)
+
+    def grid_header(self):
+        """The one DataGrid's column header (see :meth:`grid_headers`)."""
+        headers = self.grid_headers()
+        if len(headers) != 1:
+            raise AssertionError(f"expected one DataGrid on the page, found {len(headers)}")
+        return headers[0]
+
+    def cell_box(self, row, column, region="body", grid_id=None):
+        """Where the one DataGrid (or grid *grid_id*) draws a cell: ``{x, y, width, height}``
+        in the page's client coordinates (for ``page.mouse``), after scrolling the grid into
+        view. *row* and *column* count body rows and body columns as shown (after the
+        kernel's sorting); *region* is "body" or "column-header" (then *row* is a header
+        level). Raises AssertionError if the grid's own hit test puts that point elsewhere."""
+        if grid_id is None:
+            grid_id = self.grid()["id"]
+        box = self.page.evaluate(_JS_CELL_BOX, [grid_id, region, row, column])
+        if "error" in box:
+            raise AssertionError(box["error"])
+        hit = box.pop("hit")
+        if (hit["region"], hit["row"], hit["column"]) != (region, row, column):
+            raise AssertionError(f"cell ({region}, {row}, {column}) is not where it is drawn: "
+                                 f"its centre hits {hit}")
+        return box
+
+    def click_cell(self, row, column, region="body", grid_id=None):
+        """Click the middle of a grid cell with the mouse (see :meth:`cell_box`)."""
+        box = self.cell_box(row, column, region, grid_id)
+        self.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        return box
+
+    def open_header_menu(self, column, grid_id=None):
+        """Click the menu icon of body column *column*'s header (bottom level), as a user
+        does; the grid's menu (sort, filter) opens on the page."""
+        header = self.grid_header() if grid_id is None else next(
+            h for h in self.grid_headers() if h["id"] == grid_id)
+        box = self.cell_box(len(header["levels"]) - 1, column, "column-header", grid_id)
+        # ipydatagrid's icon sits in the cell's bottom-right corner (HeaderRenderer sizes).
+        self.page.mouse.click(box["x"] + box["width"] - 8, box["y"] + box["height"] - 8)
+        menu = self.page.locator(".lm-Menu").last
+        menu.wait_for(state="visible", timeout=10_000)
+        return menu
 
     def widget_texts(self, model_names=("HTMLModel", "LabelModel", "HTMLMathModel")):
         """Text of every rendered widget with a string value (markup stripped)."""

@@ -78,6 +78,23 @@ def test_a_failing_variable_fails_the_run_and_its_state_says_so():
     assert engine.status().errors == 1
 
 
+def test_a_run_whose_stored_value_is_an_error_is_failed_for_a_new_engine_too():
+    engine, raw, executor, store, listener, clock = make()
+    raw.add(1)
+    engine.step()
+    executor.finish(1, values={"a": ValueError("bad data")})
+    engine.step()
+    assert engine.run_states()[1] == "failed"
+    # A new engine on the same store (the notebook's table made again): nothing to redo.
+    executor = FakeExecutor(1)
+    again = Engine("/nowhere", store, lambda: DEFS, Recorder(), proposal=1234, poll=1.0,
+                   executor=executor, finders=(raw, FakeFinder("proc")), clock=clock)
+    raw.add(1)  # found again by the new engine's first look
+    again.step()
+    assert executor.jobs == []
+    assert again.run_states()[1] == "failed"
+
+
 def test_a_task_over_its_time_limit_is_stopped_and_its_variables_marked():
     engine, raw, executor, store, listener, clock = make(timeout=30)
     raw.add(1)

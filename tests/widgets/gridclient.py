@@ -91,6 +91,16 @@ class GridClient:
         browser_update(self.grid, _transforms=[{"type": "sort", "column": field,
                                                 "desc": desc}])
 
+    def menu_sort(self, column_index, desc=False, **request):
+        """Sort as the browser's header menu of body column ``column_index`` does: it names
+        the column by its schema index among the columns of its last data reply (asked for
+        with ``request``, e.g. ``c1=2`` for a grid scrolled right)."""
+        reply = self.request(**request)
+        index = column_index + 1  # the index column comes first
+        name = list(reply["value"]["data"])[index]
+        browser_update(self.grid, _transforms=[{"type": "sort", "column": name,
+                                                "columnIndex": index, "desc": desc}])
+
     def filter(self, field, operator, value):
         browser_update(self.grid, _transforms=[{"type": "filter", "column": field,
                                                 "operator": operator, "value": value}])

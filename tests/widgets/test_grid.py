@@ -53,6 +53,22 @@ def test_numbers_sort_as_numbers_and_marks_sort_last(pump, clock):
     assert shown[4] == "100" and shown[3] == "error: E" and shown[5] is None
 
 
+@pytest.mark.parametrize("hierarchical", [True, False])
+def test_the_header_menu_sorts_the_column_it_was_opened_on(pump, clock, hierarchical):
+    rows = {1: {"x": Cell.number(10), "y": Cell.number(3)},
+            2: {"x": Cell.number(9), "y": Cell.number(1)},
+            3: {"x": Cell.number(100), "y": Cell.number(2)}}
+    specs = [ColumnSpec("x", "XGM/X"), ColumnSpec("y", "XGM/Y")]
+    model, grid, client = make(pump, clock, specs, rows, hierarchical=hierarchical)
+    client.menu_sort(grid.view_keys().index("x"))
+    flush(pump, clock)
+    assert grid.view_runs() == [2, 1, 3]
+    # Scrolled right, the browser holds only some columns: the menu still names the right one.
+    client.menu_sort(grid.view_keys().index("y"), c1=grid.view_keys().index("x"))
+    flush(pump, clock)
+    assert grid.view_runs() == [2, 3, 1]
+
+
 def test_marks_travel_beside_the_value_and_a_warning_sign_is_only_text(pump, clock):
     rows = {1: {"t": Cell.text("⚠ not an error"), "x": Cell.error("ValueError", "bad")},
             2: {"t": Cell.text("plain"), "x": Cell.number(1.5, bold=True,
