@@ -49,8 +49,11 @@ class TableApp(widgets.VBox):
         self.model = model
 
         self.status = widgets.HTML(layout=widgets.Layout(margin="0 0 4px 0"))
-        self.grid = RunGrid(model, pump=self._pump)
         self.columns = ColumnChooser(model, settings=settings, pump=self._pump)
+        self.grid = RunGrid(model, pump=self._pump,  # shown as chosen from the start
+                            visible_columns=self.columns.visible_columns,
+                            hierarchical=self.columns.hierarchical,
+                            units_in_header=self.columns.units_in_header)
         self.filters = FilterBar(model, pump=self._pump)
         link((self.columns, "visible_columns"), (self.grid, "visible_columns"))
         dlink((self.columns, "hierarchical"), (self.grid, "hierarchical"))

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import pandas as pd
 from ipydatagrid import DataGrid, ImageRenderer, TextRenderer, VegaExpr
-from traitlets import Bool, Int, List, Unicode, observe
+from traitlets import Bool, Int, List, Unicode, observe, validate
 
 from .cells import MISSING, column_kind, short_text
 from .filters import check_filter, matching_runs
@@ -176,6 +176,11 @@ def payload(cell, *, units_in_value=False, image_column=False):
     return marks
 
 
+def _units_key(units):
+    """Units compared as written, but for the micro sign ("uJ", "μJ" and "µJ" are one)."""
+    return (units or "").replace("μ", "u").replace("µ", "u").strip() or None
+
+
 def _sort_key(cell):
     """Numbers before text, both before marks and missing values (which sort last)."""
     if cell.mark is not None:
@@ -246,12 +251,19 @@ class RunGrid(DataGrid):
         kwargs.setdefault("base_column_size", 110)
         kwargs.setdefault("editable", False)
         self._image_renderer = None
+        # What shapes the first layout (made by DataGrid's constructor, before it takes
+        # the other traits), so the browser's first state is already the chosen one.
+        for name in ("visible_columns", "hierarchical", "units_in_header", "filters",
+                     "sort_by", "newest_first"):
+            if name in kwargs:
+                setattr(self, name, kwargs.pop(name))
         super().__init__(None, index_name=_INDEX,
                          default_renderer=TextRenderer(
                              text_value=_TEXT, background_color=_BACKGROUND,
                              text_color=_COLOUR, font=_FONT),
                          **kwargs)
         self.renderers = self._renderers()
+        self.column_widths = self._widths()
         self.shown_count = self._row_count
         self.layout.height = self._height(self._row_count, bool(self._image_keys))
         if self._image_keys:
@@ -355,25 +367,29 @@ class RunGrid(DataGrid):
                 messages = self._cell_messages(cells)
             data = self._schema() if columns_changed else None
             renderers = self._renderers() if columns_changed else None
+            widths = self._widths() if columns_changed else None
             row_count = len(self._order)
             selections = self._selections_for(self.selected_runs) if order_changed else None
             image_rows = bool(self._image_keys)
         with self.hold_sync():
             if data is not None:
                 self._data = data
+                self.column_widths = widths
                 self.base_row_size = IMAGE_ROW_SIZE if image_rows else ROW_SIZE
             self._row_count = row_count
             self.shown_count = row_count
             self.layout.height = self._height(row_count, image_rows)
-            if selections is not None and selections != self.selections:
-                self._selecting = True
-                try:
-                    self.selections = selections
-                finally:
-                    self._selecting = False
-        if repaint and image_rows:  # a 1 px change of row height makes the grid repaint
-            size = self.base_row_size
-            self.base_row_size = IMAGE_ROW_SIZE + 1 if size == IMAGE_ROW_SIZE else IMAGE_ROW_SIZE
+        if selections is not None and selections != self.selections:
+            # After the row count, in a message of its own: the browser selects only rows
+            # it has.
+            self._selecting = True
+            try:
+                self.selections = selections
+            finally:
+                self._selecting = False
+        if repaint:  # a 1 px change of row height makes the grid repaint, headers too
+            base = IMAGE_ROW_SIZE if image_rows else ROW_SIZE
+            self.base_row_size = base + 1 if self.base_row_size == base else base
         if renderers is not None:
             # In a message of its own, after the data: the browser's grid applies renderers
             # that come with new data to the columns it had before.
@@ -508,7 +524,8 @@ class RunGrid(DataGrid):
         if cell.provenance == "manual-input" and spec.editable:
             cell = replace(cell, provenance=None)  # typed by hand is what the column is for
         # units with the value where the header has none or others
-        units_in_value = not self.units_in_header or (cell.units or None) != spec.units
+        units_in_value = (not self.units_in_header
+                          or _units_key(cell.units) != _units_key(spec.units))
         return payload(cell, units_in_value=units_in_value,
                        image_column=key in self._image_keys)
 
@@ -545,6 +562,19 @@ class RunGrid(DataGrid):
         data = pd.DataFrame({str(f["name"]): pd.Series([], dtype=object) for f in fields})
         return {"data": data, "schema": schema, "fields": [{str(f["name"]): None}
                                                            for f in fields]}
+
+    def _widths(self):
+        """Column widths (px) fitting each header's longest level and its kind of value."""
+        widths = {}
+        for key, name in zip(self._keys, self._fields):
+            levels = name if isinstance(name, tuple) else (name,)
+            longest = max(len(str(level)) for level in levels)
+            kind = self._kinds.get(key)
+            least = {"time": 135, "image": 90, "number": 60}.get(kind, 80)
+            if key == "#comment" or self._specs[key].editable:
+                least = 140
+            widths[str(name)] = max(least, min(220, round(6.5 * longest) + 28))
+        return widths
 
     def _renderers(self):
         renderers = {}
@@ -590,10 +620,18 @@ class RunGrid(DataGrid):
             self._dirty_order = True
         self._pump.wake(self)
 
+    @validate("_transforms")
+    def _validate_transforms(self, proposal):
+        # The browser's transforms name their column (and give its index, which DataGrid's
+        # own check warns about): they are applied here by name, see `_compute_order`.
+        return proposal["value"]
+
     @observe("sort_by", "newest_first", "_transforms")
     def _order_option_changed(self, change):
         with self._lock:
             self._dirty_order = True
+            if change["name"] == "_transforms":
+                self._repaint = True  # the browser draws the header's sort mark on repaint
         self._pump.wake(self)
 
     @observe("selected_runs")

@@ -386,7 +386,8 @@ async () => {
       for (let c = 0; c < nbody; c++) row.push(read('body', r, c));
       rows.push(row);
     }
-    grids.push({id: id, index_columns: nidx, columns: columns, rows: rows});
+    grids.push({id: id, index_columns: nidx, columns: columns, rows: rows,
+                selections: m.get('selections')});
   }
   return grids;
 }

@@ -255,7 +255,10 @@ def test_hidden_column_stays_hidden(table_page, config_dir):
 
 def test_range_filter_and_its_chip(table_page):
     lab_page, page = table_page, table_page.page
-    grid = lab_page.grid()
+    grid = lab_page.wait_for_grid(  # the rows in view fetched
+        lambda g: len(by_run(g)) >= 4 and all(number(r.get(INTENSITY)) is not None
+                                              for r in by_run(g).values()),
+        timeout=30, what="every run's intensity shown")
     all_runs = sorted(shown_runs(grid))
     values = sorted((number(r[INTENSITY]), run) for run, r in by_run(grid).items())
     assert len(values) >= 4 and all(v is not None for v, _ in values), values
@@ -356,6 +359,10 @@ def test_edit_lands_on_the_clicked_run_while_runs_arrive(table_page, proposal, d
     grid = lab_page.wait_for_grid(lambda g: by_run(g)[target]["Comment"] == text, timeout=15,
                                   what=f"the comment on run {target}'s row")
     assert [run for run, r in by_run(grid).items() if r["Comment"] == text] == [target]
+    # the selection (the row clicked) moved down with its run
+    grid = lab_page.wait_for_grid(
+        lambda g: [s["r1"] for s in g["selections"]] == [shown_runs(g).index(target)],
+        timeout=15, what=f"run {target}'s row still selected")
     wait_until(lambda: f"Saved for run {target}." in texts(lab_page), 10, "'Saved for run'")
     lab_page.screenshot("3-saved")
 

@@ -267,6 +267,19 @@ def test_long_texts_are_cut_in_the_cell_and_bad_images_sent_as_they_are():
 def test_units_go_with_the_value_when_the_header_has_other_ones(pump, clock):
     model, grid, client = make(pump, clock, [ColumnSpec("e", "E", units="uJ")],
                                {1: {"e": Cell.number(2.0, units="uJ")},
-                                2: {"e": Cell.number(3.0, units="μJ")},
+                                2: {"e": Cell.number(3.0, units="mJ")},
                                 3: {"e": Cell.number(4.0)}})
-    assert client.texts("E [uJ]") == {1: "2", 2: "3 μJ", 3: "4"}
+    assert client.texts("E [uJ]") == {1: "2", 2: "3 mJ", 3: "4"}
+    model.set_cells(1, {"e": Cell.number(2.0, units="µJ")})  # micro sign or Greek mu: uJ
+    flush(pump, clock)
+    assert client.texts("E [uJ]")[1] == "2"
+
+
+def test_the_first_state_is_already_the_chosen_layout(pump, clock):
+    model = TableModel([ColumnSpec("a", "G/A"), ColumnSpec("b", "B")])
+    model.update({1: {}, 2: {}})
+    grid = RunGrid(model, pump=pump, visible_columns=["b"], hierarchical=False,
+                   newest_first=True)
+    names = [f["name"] for f in grid._data["schema"]["fields"]]
+    assert names == ["run_key", "Run", "B", "ipydguuid"]  # what the browser gets first
+    assert grid.view_runs() == [2, 1]
