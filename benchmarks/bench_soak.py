@@ -385,12 +385,12 @@ browser would. Figures are taken in the kernel once every run is processed and s
     {cmd}
 
 - Date: {now}; {os.cpu_count()} cores, Linux {platform.release()}, Python
-  {platform.python_version()}; the machine was shared with other work.
+  {platform.python_version()}.
 - The table: `settle={args.settle}`, `poll={args.poll}`, threads executor;
   {last['elapsed']:.0f} s for {last['runs']} runs.
-- Widget messages and MB: what the kernel sent to the browser since the previous row (a
-  new run's row makes the grid's whole table go out again: ipydatagrid has no message
-  adding rows).
+- Widget messages and MB: what the kernel sent to the browser since the previous row (the
+  grid, a streaming grid, sends a new run's row and its changed cells, and the status line;
+  this client asks for no rows, as a browser that does not scroll).
 
 {md}
 
