@@ -39,7 +39,7 @@ table""",
 def xgm_intensity(run):
     return run[XGM_OUTPUT, "data.intensityTD"].xarray()[:, :50]
 
-@table.variable(title="XGM/Position", units="mm")
+@table.variable(title="XGM/Position", units="mm", description="Horizontal beam position")
 def xgm_position(run):
     return run[XGM, "beamPosition.ixPos"].ndarray().mean()
 
@@ -387,3 +387,15 @@ def test_value_from_another_process_appears(table_page, database_dir):
     assert [c["execution_count"] for c in lab_page.notebook_state()["cells"]] == counts
     assert by_run(grid)[2][POSITION] != by_run(grid)[1][POSITION]
     lab_page.screenshot("1-from-another-process")
+
+
+def test_a_header_click_shows_the_variables_description(table_page):
+    lab_page = table_page
+    grid = lab_page.wait_for_grid(lambda g: POSITION in g["columns"], timeout=30,
+                                  what="the XGM/Position column")
+    levels = lab_page.grid_header()["levels"]
+    lab_page.click_cell(len(levels) - 1, grid["columns"].index(POSITION), "column-header")
+    wait_until(lambda: any("Horizontal beam position" in t for t in texts(lab_page)), 10,
+               "the description under the grid")
+    assert any("variable xgm_position" in t for t in texts(lab_page))
+    lab_page.screenshot("1-description")
