@@ -294,6 +294,7 @@ class RunGrid(DataGrid):
             self._compute_order()
             self._data = self._schema()
             self._row_count = len(self._order)
+            self._dirty_columns = self._dirty_order = False  # all in the first state
 
     def view_runs(self):
         """The runs in the grid's order, after its filters."""
