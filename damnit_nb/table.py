@@ -266,13 +266,16 @@ class RunTable:
         kept)."""
         return self._engine.run_states()
 
-    def logs(self, run):
-        """What computing ``run`` printed (stdout, stderr, tracebacks), oldest first."""
+    def _log_path(self, run):
+        """The file of ``run``'s log."""
         from .engine.engine import log_path
 
-        path = log_path(self.database_dir / "process_logs", run, self.proposal)
+        return log_path(self.database_dir / "process_logs", run, self.proposal)
+
+    def logs(self, run):
+        """What computing ``run`` printed (stdout, stderr, tracebacks), oldest first."""
         try:
-            return path.read_text()
+            return self._log_path(run).read_text()
         except FileNotFoundError:
             return ""
 
@@ -351,14 +354,12 @@ class RunTable:
         and filters, the grid, and the clicked cell's detail with the selected run's log."""
         with self._lock:
             if self._app is None:
-                from .engine.engine import log_path
                 from .widgets.app import TableApp
                 from .widgets.settings import ViewSettings
 
-                logs = self.database_dir / "process_logs"
                 self._app = TableApp(
                     self._model, _Actions(self), settings=ViewSettings(self.database_dir),
-                    log_path=lambda run: log_path(logs, run, self.proposal),
+                    log_path=self._log_path,
                     processing=self._engine_started and not self._db.read_only)
                 self._app.set_status(self._status_html(self._status or self._engine.status()))
             return self._app
@@ -406,9 +407,7 @@ class RunTable:
             state = self._engine.run_states().get(run)
             if state == "unsaved":  # why it is not stored yet
                 return html.escape(self._engine.status().problem or "computed, not stored yet")
-            from .engine.engine import log_path
-
-            tail = read_tail(log_path(self.database_dir / "process_logs", run, self.proposal))
+            tail = read_tail(self._log_path(run))
             if not tail:
                 return "<i>nothing was printed</i>" if state else "<i>no log</i>"
             return f"<pre style='white-space:pre-wrap; margin:2px 0'>{html.escape(tail)}</pre>"
