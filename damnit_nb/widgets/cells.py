@@ -17,7 +17,7 @@ import numpy as np
 
 __all__ = [
     "Cell", "Trend", "MISSING", "CONTEXT_PROVENANCE", "from_stored", "column_kind",
-    "short_text", "detail_html", "as_markdown", "trend_svg",
+    "short_text", "number_text", "detail_html", "as_markdown", "trend_svg",
 ]
 
 #: Provenances of values the context file computed (DAMNIT marks the others).
@@ -173,7 +173,8 @@ def column_kind(cells):
     return "text"
 
 
-def _number(value):
+def number_text(value):
+    """A number as a cell shows it: integers whole, others to 6 significant digits."""
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, int):
@@ -191,7 +192,7 @@ def short_text(cell):
     if cell.mark == "missing":
         return ""
     if cell.kind == "number":
-        text = _number(cell.value)
+        text = number_text(cell.value)
     elif cell.kind == "time":
         text = datetime.fromtimestamp(cell.value).strftime("%Y-%m-%d %H:%M:%S")
     elif cell.kind == "image":
@@ -281,7 +282,7 @@ def as_markdown(rows, columns):
         for col in columns:
             cell = row.get(col.key, MISSING)
             if cell.kind == "number" and col.units and cell.units == col.units:
-                text = _number(cell.value)  # the header has the units
+                text = number_text(cell.value)  # the header has the units
             else:
                 text = short_text(cell)
             texts.append(_markdown_escape(text))

@@ -33,7 +33,7 @@ import pandas as pd
 from ipydatagrid import DataGrid, ImageRenderer, TextRenderer, VegaExpr
 from traitlets import Bool, Int, List, Unicode, observe, validate
 
-from .cells import MISSING, column_kind, short_text
+from .cells import MISSING, column_kind, number_text, short_text
 from .filters import check_filter, matching_runs
 from .model import RUN_KEY, STATE_KEY
 from .pump import default_pump
@@ -70,16 +70,6 @@ _COLOUR = VegaExpr(
     "'#666666' : (cell.value.p ? '#1f4e9a' : 'black'))) : 'black'")
 _FONT = VegaExpr("isObject(cell.value) && cell.value.b ? 'bold 12px sans-serif' : "
                  "'12px sans-serif'")
-
-
-def _number_text(value):
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if not math.isfinite(value):
-        return str(value)
-    return format(value, ".6g")
 
 
 def _sparkline(y):
@@ -151,7 +141,7 @@ def payload(cell, *, units_in_value=False, image_column=False):
         text = f"{glyph} {cell.value}" if glyph else cell.value
         return {"t": text, "bg": background} if background else text
     if cell.kind == "number":
-        text = _number_text(cell.value)
+        text = number_text(cell.value)
         if units_in_value and cell.units:
             text = f"{text} {cell.units}"
     elif cell.kind == "trend":
