@@ -11,7 +11,7 @@ from damnit_nb import RunTable
 from damnit_nb.simulate import simulate_run
 from damnit_nb.store import Database
 from tests.helpers import eventually
-from tests.widgets.frontend import browser_click, browser_update
+from tests.widgets.frontend import Recorder, browser_click, browser_update
 from tests.widgets.gridclient import GridClient, click_cell
 
 
@@ -93,8 +93,19 @@ def test_the_toolbar_acts_on_the_selected_runs(proposal, tmp_path, monkeypatch):
 
         table.selected_runs = [1]
         assert app.grid.selections[0]["r1"] == app.grid.view_runs().index(1)
+        scrolled = Recorder(app.scroller)
+        browser_update(app.newest_first, value=True)  # the jump finds the row in this order
+        assert table.sync(10) and app.grid.view_runs() == [2, 1]
+        browser_update(app.jump, value="1")
+        assert eventually(lambda: table.selected_runs == [1])
+        assert {"method": "custom", "content": {"row": 1}} in scrolled.messages
+        browser_update(app.newest_first, value=False)
+        assert table.sync(10)
         browser_update(app.jump, value="2")
         assert eventually(lambda: table.selected_runs == [2])
+        assert scrolled.messages[-1] == {"method": "custom", "content": {"row": 1}}
+        browser_update(app.jump, value="1")
+        assert scrolled.messages[-1] == {"method": "custom", "content": {"row": 0}}
         browser_update(app.jump, value="99")
         assert eventually(lambda: "not in the table" in app.detail.value)
 

@@ -26,6 +26,7 @@ from .filters import parse_runs
 from .grid import RunGrid
 from .logs import LogPane
 from .pump import default_pump
+from .scroll import GridScroller
 
 __all__ = ["TableApp"]
 
@@ -55,6 +56,7 @@ class TableApp(widgets.VBox):
                             hierarchical=self.columns.hierarchical,
                             units_in_header=self.columns.units_in_header)
         self.filters = FilterBar(model, pump=self._pump)
+        self.scroller = GridScroller(grid=self.grid)
         link((self.columns, "visible_columns"), (self.grid, "visible_columns"))
         dlink((self.columns, "hierarchical"), (self.grid, "hierarchical"))
         dlink((self.columns, "units_in_header"), (self.grid, "units_in_header"))
@@ -168,7 +170,7 @@ class TableApp(widgets.VBox):
 
     def close(self):
         self._pump.unregister(self)
-        for part in (self.grid, self.columns, self.filters, self.log_pane):
+        for part in (self.scroller, self.grid, self.columns, self.filters, self.log_pane):
             if part is not None:
                 part.close()
         super().close()
@@ -245,9 +247,11 @@ class TableApp(widgets.VBox):
             self._say(f"Run {run} is not in the table"
                       + (" as filtered" if run in self.model.runs() else ""), error=True)
             return
+        row = runs.index(run)
         self.grid.selected_runs = [run]
+        self.scroller.scroll_to(row)
         self._clicked(run, "#run")
-        self._say(f"Run {run}: row {runs.index(run) + 1} of {len(runs)} (selected)")
+        self._say(f"Run {run}: row {row + 1} of {len(runs)} (selected)")
 
     def _chosen_runs(self):
         return list(self.grid.selected_runs) or None

@@ -469,6 +469,34 @@ async ([gridId, region, row, column]) => {
     % _JS_MODELS
 )
 
+# The body rows a grid's view shows now (from its scroll position) and their index texts.
+_JS_ROWS_IN_VIEW = (
+    """
+async ([gridId]) => {
+  const models = await (%s)();
+  const m = models[gridId];
+  if (!m) return {error: 'no grid model ' + gridId};
+  for (const p of Object.values(m.views || {})) {
+    const view = await p;
+    if (!(view && view.grid && view.grid.grid && view.el && view.el.isConnected)) continue;
+    const grid = view.grid.grid;
+    const first = grid.rowAt('body', grid.scrollY);
+    let last = grid.rowAt('body', grid.scrollY + grid.pageHeight - 1);
+    if (last < 0) last = grid.rowCount('body') - 1;
+    const dm = m.data_model;
+    const index = [];
+    for (let r = first; r >= 0 && r <= last; r++) {
+      const v = dm.data('row-header', r, 0);
+      index.push(v === undefined || v === null ? null : String(v));
+    }
+    return {first: first, last: last, scroll_y: grid.scrollY, index: index};
+  }
+  return {error: 'the grid is not shown on the page'};
+}
+"""
+    % _JS_MODELS
+)
+
 # Text of widgets with a 'value' string (HTML, Label, ...), filtered by model name.
 _JS_TEXTS = (
     """
@@ -760,6 +788,17 @@ class LabPage:
             raise AssertionError(f"cell ({region}, {row}, {column}) is not where it is drawn: "
                                  f"its centre hits {hit}")
         return box
+
+    def rows_in_view(self, grid_id=None):
+        """What the one DataGrid (or grid *grid_id*) shows now: ``{first, last}`` (body rows
+        in view, from its scroll position), ``scroll_y`` and ``index`` (the index texts of
+        those rows, None where the browser has not received a row)."""
+        if grid_id is None:
+            grid_id = self.grid()["id"]
+        view = self.page.evaluate(_JS_ROWS_IN_VIEW, [grid_id])
+        if "error" in view:
+            raise AssertionError(view["error"])
+        return view
 
     def click_cell(self, row, column, region="body", grid_id=None):
         """Click the middle of a grid cell with the mouse (see :meth:`cell_box`)."""

@@ -399,3 +399,31 @@ def test_a_header_click_shows_the_variables_description(table_page):
                "the description under the grid")
     assert any("variable xgm_position" in t for t in texts(lab_page))
     lab_page.screenshot("1-description")
+
+
+def test_jump_scrolls_an_off_screen_run_into_view(table_page, database_dir):
+    """(Last in the module: it leaves runs 100-139 in the database, with no raw data.)"""
+    from damnit_nb.store import Database, prepare_result
+
+    lab_page = table_page
+    with Database(database_dir) as db:
+        for run in range(100, 140):
+            db.add_run(run)
+            db.write_results(run, [prepare_result("score", float(run))])
+    lab_page.wait_for_grid(lambda g: len(g["rows"]) == 44, timeout=10, what="44 rows")
+    view = lab_page.rows_in_view()
+    assert view["first"] == 0 and view["last"] < 30, view  # run 130 is far below
+    jump = lab_page.page.get_by_placeholder("jump to run")
+    jump.fill("130")
+    jump.press("Enter")
+
+    def shown():
+        view = lab_page.rows_in_view()
+        return "130" in view["index"] and view
+    view = wait_until(shown, 10, "run 130 scrolled into view")
+    assert view["first"] > 0 and view["scroll_y"] > 0
+    assert view["index"].index("130") > 3 and view["index"][::-1].index("130") > 3  # mid-view
+    assert lab_page.grid()["selections"][0]["r1"] == 4 + 30  # runs 1-4, then 100-129
+    wait_until(lambda: any("Run 130: row 35 of 44" in t for t in texts(lab_page)), 10,
+               "the jump's message")
+    lab_page.screenshot("1-jumped")
