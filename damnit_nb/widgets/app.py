@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 
 import ipywidgets as widgets
 from traitlets import dlink, link
@@ -25,7 +24,7 @@ from .filterbar import FilterBar
 from .filters import parse_runs
 from .grid import RunGrid
 from .logs import LogPane
-from .pump import default_pump
+from .pump import Posts, default_pump
 from .scroll import GridScroller
 
 __all__ = ["TableApp"]
@@ -43,8 +42,7 @@ class TableApp(widgets.VBox):
     def __init__(self, model, actions, *, settings=None, log_path=None, pump=None,
                  processing=True):
         self._pump = pump or default_pump()
-        self._lock = threading.Lock()
-        self._posts = {}  # (widget, trait) -> value, applied by flush()
+        self._posts = Posts()  # applied by flush()
         self._actions = actions
         self._editing = None  # (run, key) the editor is for
         self.model = model
@@ -124,9 +122,7 @@ class TableApp(widgets.VBox):
     # -- posting widget changes (any thread) ----------------------------------------------------
     def post(self, widget, **traits):
         """Set ``traits`` of ``widget`` from the update pump's thread, soon."""
-        with self._lock:
-            for name, value in traits.items():
-                self._posts[(widget, name)] = value
+        self._posts.post(widget, **traits)
         self._pump.wake(self)
 
     def set_status(self, html_text):
@@ -151,22 +147,10 @@ class TableApp(widgets.VBox):
         return True
 
     def pending(self):
-        with self._lock:
-            return bool(self._posts)
+        return self._posts.pending()
 
     def flush(self):
-        with self._lock:
-            posts, self._posts = self._posts, {}
-        by_widget = {}
-        for (widget, name), value in posts.items():
-            by_widget.setdefault(widget, {})[name] = value
-        for widget, traits in by_widget.items():
-            with widget.hold_sync():
-                for name, value in traits.items():
-                    if name == "display":
-                        widget.layout.display = value
-                    else:
-                        setattr(widget, name, value)
+        self._posts.apply()
 
     def close(self):
         self._pump.unregister(self)

@@ -42,7 +42,7 @@ import logging
 import threading
 import time
 
-__all__ = ["UpdatePump", "default_pump"]
+__all__ = ["UpdatePump", "Posts", "default_pump"]
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +265,43 @@ class UpdatePump:
         """Whether the thread is running."""
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
+
+
+class Posts:
+    """Widget trait changes asked for by any thread, kept (the latest value of each) until
+    the component's ``flush()`` applies them on the pump's thread.
+
+    ``post(widget, value=..., disabled=...)`` records; ``apply()`` sets them, one
+    ``hold_sync`` per widget (so each widget's changes travel as one message). The name
+    ``display`` sets ``widget.layout.display``.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._posts = {}  # (widget, trait) -> value
+
+    def post(self, widget, **traits):
+        with self._lock:
+            for name, value in traits.items():
+                self._posts[(widget, name)] = value
+
+    def pending(self):
+        with self._lock:
+            return bool(self._posts)
+
+    def apply(self):
+        with self._lock:
+            posts, self._posts = self._posts, {}
+        by_widget = {}
+        for (widget, name), value in posts.items():
+            by_widget.setdefault(widget, {})[name] = value
+        for widget, traits in by_widget.items():
+            with widget.hold_sync():
+                for name, value in traits.items():
+                    if name == "display":
+                        widget.layout.display = value
+                    else:
+                        setattr(widget, name, value)
 
 
 def _describe(component):
