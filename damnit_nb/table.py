@@ -381,6 +381,43 @@ class RunTable:
         runs = [int(r) for r in runs]
         self.widget.grid.selected_runs = runs
 
+    def plot(self, y, x="run", *, kind="scatter", color=None, bins=None, runs=None):
+        """A plot of variable ``y`` against ``x`` (default the run number) across runs: a
+        widget that updates as runs arrive and values change, linked to the table (points
+        selected there select rows here, and the other way round).
+
+        Variables are named by name or title (``"run"`` for the run number). ``kind``:
+        "scatter", "line" or "histogram" (of ``y``, with ``bins`` bins, default 20);
+        ``color``: a variable colouring the points; ``runs``: only these runs.
+
+        >>> table.plot("xgm_intensity")                     # against the run number
+        >>> table.plot("energy", x="xgm_intensity", color="delay")
+        >>> table.plot("xgm_intensity", kind="histogram", bins=50)
+        """
+        from .widgets.cells import column_kind
+        from .widgets.plot import PLOT_KINDS
+
+        if kind not in PLOT_KINDS:
+            raise ValueError(f"Unknown plot kind {kind!r}: use one of {', '.join(PLOT_KINDS)}")
+        if bins is not None and (not isinstance(bins, int) or isinstance(bins, bool)
+                                 or bins < 1):
+            raise ValueError(f"bins is a positive whole number, not {bins!r}")
+        keys = {}
+        for role, name in (("y", y), ("x", x), ("color", color)):
+            if name is None:
+                continue
+            key = self._model.find_column(name)
+            kind_now = column_kind(self._model.column(key).values())
+            spec = next(s for s in self._model.columns() if s.key == key)
+            if spec.kind not in (None, "number") or kind_now not in (None, "number"):
+                raise ValueError(f"{name!r} does not hold numbers, so it cannot be the plot's "
+                                 f"{role}: choose a numeric variable")
+            keys[role] = key
+        if runs is not None:
+            runs = [int(r) for r in runs]
+        return self.widget.new_plot(keys["y"], keys.get("x", "#run"), kind=kind,
+                                    color=keys.get("color"), bins=bins or 20, runs=runs)
+
     def to_markdown(self, runs=None):
         """The table as Markdown (the columns shown, in their order; ``runs``: these runs,
         default all), as "copy selection as Markdown" gives it."""

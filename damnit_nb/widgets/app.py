@@ -1,7 +1,9 @@
 """`TableApp`: what ``RunTable.widget`` shows, composed of components linked by traits: the
 status line, a toolbar (jump to a run, newest first, copy as Markdown, reprocess, cancel,
-export), the column chooser and the filters, the grid, and a detail pane under it (a clicked
-cell's detail, the editor of editable cells, the selected run's log, following it).
+export), the column chooser, the filters and a plot (`plot.RunPlot`, made when its panel is
+first opened), the grid, and a detail pane under it (a clicked cell's detail, the editor of
+editable cells, the selected run's log, following it). Plots made by `new_plot` share the
+grid's selection and the runs left out of plots (kept in the view settings).
 
 The app does not know `RunTable`: it is given ``actions``, an object with the methods it calls
 (on the kernel's comm thread, where button clicks arrive): ``cell_detail(run, key)`` (HTML),
@@ -16,14 +18,17 @@ from __future__ import annotations
 import html
 import logging
 
+import threading
+
 import ipywidgets as widgets
-from traitlets import dlink, link
+from traitlets import Int, List, dlink, link, observe
 
 from .columns import ColumnChooser
 from .filterbar import FilterBar
 from .filters import parse_runs
 from .grid import RunGrid
 from .logs import LogPane
+from .model import RUN_KEY
 from .pump import Posts, default_pump
 from .scroll import GridScroller
 
@@ -32,6 +37,9 @@ __all__ = ["TableApp"]
 log = logging.getLogger(__name__)
 
 _EXPORTS = {"CSV": ".csv", "Excel": ".xlsx", "Markdown": ".md"}
+#: Where the runs left out of plots are kept in the view settings.
+EXCLUDED_SETTING = "excluded_runs"
+_PLOT_PANEL = 2  # the options' panel holding the app's plot
 
 
 class TableApp(widgets.VBox):
@@ -39,10 +47,17 @@ class TableApp(widgets.VBox):
     `settings.ViewSettings` keeping the column choice per user and database (None: not kept);
     ``log_path(run)``: the file of a run's log (None: no log pane)."""
 
+    excluded_runs = List(Int(), help="Runs left out of every plot of this table (kept in "
+                                      "the view settings)")
+
     def __init__(self, model, actions, *, settings=None, log_path=None, pump=None,
                  processing=True):
         self._pump = pump or default_pump()
         self._posts = Posts()  # applied by flush()
+        self._settings = settings
+        self._plots = []
+        self._plots_lock = threading.Lock()
+        self.plot = None  # the plot panel's plot, made when the panel is first opened
         self._actions = actions
         self._editing = None  # (run, key) the editor is for
         self.model = model
@@ -87,8 +102,10 @@ class TableApp(widgets.VBox):
             [self.jump, self.newest_first, self.copy_button, self.match,
              self.reprocess_button, self.cancel_button, self.export_kind, self.export_button,
              self.count], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-        self.options = widgets.Accordion([self.columns, self.filters],
-                                         titles=("Columns", "Filters"), selected_index=None)
+        self.plot_panel = widgets.VBox()
+        self.options = widgets.Accordion([self.columns, self.filters, self.plot_panel],
+                                         titles=("Columns", "Filters", "Plot"),
+                                         selected_index=None)
 
         self.detail = widgets.HTML()
         self.editor = widgets.Text(continuous_update=False,
@@ -110,14 +127,43 @@ class TableApp(widgets.VBox):
         self.grid.observe(self._selection_changed, names="selected_runs")
         self.grid.observe(self._count_changed, names="shown_count")
         self.jump.observe(self._jump, names="value")
+        self.options.observe(self._panel_opened, names="selected_index")
         self.copy_button.on_click(lambda _: self._copy())
         self.reprocess_button.on_click(lambda _: self._reprocess())
         self.cancel_button.on_click(lambda _: self._cancel())
         self.export_button.on_click(lambda _: self._export())
         self.save_button.on_click(lambda _: self._save())
         self.editor.observe(lambda change: self._save(), names="value")
+        saved = settings.get(EXCLUDED_SETTING, []) if settings is not None else []
+        self.excluded_runs = sorted({int(r) for r in saved if isinstance(r, int)})
         self._pump.register(self)
         self._count_changed({"new": self.grid.shown_count})
+
+    def new_plot(self, y="", x=RUN_KEY, **options):
+        """A `plot.RunPlot` of this table's model, linked to the grid (selected runs) and
+        to the runs left out of plots; closed with the app."""
+        from .plot import RunPlot
+
+        plot = RunPlot(self.model, y, x, pump=self._pump, **options)
+        plot.selected_runs = list(self.grid.selected_runs)
+        plot.excluded_runs = list(self.excluded_runs)
+        link((self.grid, "selected_runs"), (plot, "selected_runs"))
+        link((self, "excluded_runs"), (plot, "excluded_runs"))
+        with self._plots_lock:
+            self._plots.append(plot)
+        return plot
+
+    @observe("excluded_runs")
+    def _excluded_changed(self, change):
+        runs = list(change["new"])
+        if self._settings is not None and runs != self._settings.get(EXCLUDED_SETTING, []):
+            self._settings.set(EXCLUDED_SETTING, runs)
+
+    def _panel_opened(self, change):
+        if change["new"] != _PLOT_PANEL or self.plot is not None:
+            return
+        self.plot = self.new_plot()
+        self.post(self.plot_panel, children=(self.plot,))
 
     # -- posting widget changes (any thread) ----------------------------------------------------
     def post(self, widget, **traits):
@@ -139,7 +185,9 @@ class TableApp(widgets.VBox):
         import time
 
         deadline = time.monotonic() + timeout
-        parts = [p for p in (self.grid, self.columns, self.filters, self) if p is not None]
+        with self._plots_lock:
+            plots = list(self._plots)
+        parts = [self.grid, self.columns, self.filters, self, *plots]
         while any(p.pending() for p in parts if hasattr(p, "pending")):
             if time.monotonic() > deadline:
                 return False
@@ -154,6 +202,10 @@ class TableApp(widgets.VBox):
 
     def close(self):
         self._pump.unregister(self)
+        with self._plots_lock:
+            plots, self._plots = self._plots, []
+        for plot in plots:
+            plot.close()
         for part in (self.scroller, self.grid, self.columns, self.filters, self.log_pane):
             if part is not None:
                 part.close()

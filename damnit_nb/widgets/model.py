@@ -209,6 +209,31 @@ class TableModel:
         with self._lock:
             return {run: row[key] for run, row in self._rows.items() if key in row}
 
+    def find_column(self, name):
+        """The key of the column a user means by ``name``: a key, a variable's name, its
+        title (with or without units, if no other column has it), or "run", "state",
+        "start_time", "comment" for the fixed columns. KeyError (listing the names) if none
+        or several match."""
+        if not isinstance(name, str):
+            raise TypeError(f"A column is named by a string, not {name!r}")
+        specs = self.columns()
+        keys = {s.key for s in specs}
+        if name in keys:
+            return name
+        if "#" + name in _FIXED_KEYS:
+            return "#" + name
+        folded = name.strip().casefold()
+        found = {s.key for s in specs
+                 if folded in {s.header.casefold(), f"{s.header} [{s.units}]".casefold()}}
+        if len(found) == 1:
+            return found.pop()
+        names = ", ".join(s.key.lstrip("#") for s in specs)
+        if found:
+            raise KeyError(f"{name!r} is the title of several columns ({', '.join(sorted(found))}):"
+                           " name the variable instead")
+        raise KeyError(f"No column {name!r} in the table: use a variable's name or title "
+                       f"({names})")
+
     def snapshot(self):
         """``(version, TableState)``: a consistent copy of the whole table at ``version``."""
         with self._lock:
