@@ -13,6 +13,11 @@ class DamnitNbWarning(UserWarning):
     """A problem damnit_nb worked around; the message says what to fix."""
 
 
+def _jupyter_server_extension_points():
+    """The Jupyter server extension (`damnit_nb.server`), enabled by installing damnit_nb."""
+    return [{"module": "damnit_nb.server"}]
+
+
 def __getattr__(name):
     if name == "RunTable":
         from .table import RunTable
