@@ -135,7 +135,7 @@ class RunPlot(widgets.VBox):
             scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
             default_size=36, stroke="#333", stroke_width=0.5,
             tooltip=Tooltip(fields=["name", "x", "y"], labels=["Run", "x", "y"],
-                            formats=["", ".6g", ".6g"]),
+                            formats=["", ".6~g", ".6~g"]),
             interactions={"click": "select", "hover": "tooltip"},
             selected_style={"opacity": 1.0, "stroke": "#d62728", "stroke-width": 2.5},
             unselected_style={"opacity": 0.35})
@@ -146,7 +146,7 @@ class RunPlot(widgets.VBox):
                          scales={"x": self.x_scale, "y": self.y_scale}, padding=0.05,
                          colors=["#1f77b4"], interactions={"click": "select"},
                          tooltip=Tooltip(fields=["x", "y"], labels=["bin centre", "runs"],
-                                         formats=[".6g", "d"]),
+                                         formats=[".6~g", "d"]),
                          selected_style={"fill": "#d62728"})
         self.x_axis = Axis(scale=self.x_scale, label="", grid_lines="dashed")
         self.y_axis = Axis(scale=self.y_scale, side="left", label="",
@@ -340,7 +340,14 @@ class RunPlot(widgets.VBox):
         selected = np.flatnonzero(np.isin(runs, self.selected_runs)).tolist()
         if _indices(self.scatter.selected) != selected:
             self.scatter.selected = selected or None
-        self.scatter.tooltip.labels = ["Run", x_label, y_label]
+        tooltip = self.scatter.tooltip
+        with tooltip.hold_sync():  # the run is the point's name: not twice when it is x
+            if self.x == RUN_KEY:
+                tooltip.fields, tooltip.labels, tooltip.formats = (
+                    ["name", "y"], ["Run", y_label], ["", ".6~g"])
+            else:
+                tooltip.fields, tooltip.labels, tooltip.formats = (
+                    ["name", "x", "y"], ["Run", x_label, y_label], ["", ".6~g", ".6~g"])
         self.x_axis.label, self.y_axis.label = x_label, y_label
         self.color_axis.visible = colours is not None
         self.color_axis.label = dict(self._columns).get(self.color, "") if self.color else ""

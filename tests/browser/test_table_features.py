@@ -15,6 +15,8 @@ import time
 
 import pytest
 
+from damnit_nb.store import Database
+
 from lab import LabPage, LabServer, chromium_context, wait_until
 
 pytestmark = pytest.mark.browser
@@ -49,6 +51,9 @@ def score(run, number: "meta#run_number"):
         raise ValueError("no score for run 4")
     return {1: 100, 2: 9, 3: 10}.get(number, 50 + number)""",
     "assert table.wait(120), table.status()",
+    """\
+plot = table.plot("score")
+plot""",
 ]
 TABLE_CELL = 1  # the cell that makes the table
 INTENSITY, POSITION, SCORE = "XGM/Intensity [uJ]", "XGM/Position [mm]", "Score"
@@ -129,7 +134,10 @@ def table_page(notebook, lab_page, config_dir, proposal):
     shutil.rmtree(config_dir / "views", ignore_errors=True)
     lab_page.run_all_cells()
     runs = sorted(int(p.name[1:]) for p in (proposal / "raw").glob("r*"))
-    wait_for_runs(lab_page, runs)
+    with Database(proposal / "usr" / "Shared" / "damnit_nb") as db:
+        others = {r.run for r in db.runs()} - set(runs)  # written by a test, no raw data
+    lab_page.wait_for_grid(lambda g: filled(g, runs, others=others), timeout=90,
+                           what=f"runs {runs} with values")
     lab_page.reveal_widget()
     return lab_page
 
@@ -161,11 +169,11 @@ def number(text):
     return value if math.isfinite(value) else None
 
 
-def filled(grid, runs, headers=VARIABLES):
-    """True when the grid shows exactly ``runs`` with a value in every column of ``headers``
-    (an error counts as a value)."""
+def filled(grid, runs, headers=VARIABLES, others=()):
+    """True when the grid shows exactly ``runs`` (and ``others``) with a value in every
+    column of ``headers`` for ``runs`` (an error counts as a value)."""
     rows = by_run(grid)
-    return sorted(rows) == sorted(runs) and all(
+    return sorted(rows) == sorted({*runs, *others}) and all(
         h in grid["columns"] and rows[r][h] not in (None, "") for r in runs for h in headers)
 
 
@@ -401,6 +409,32 @@ def test_a_header_click_shows_the_variables_description(table_page):
     lab_page.screenshot("1-description")
 
 
+def dots(lab_page):
+    """The points bqplot draws on the page (SVG scatter)."""
+    return lab_page.page.locator(".bqplot path.dot").count()
+
+
+def test_a_plot_gains_a_point_when_a_run_arrives(table_page, database_dir):
+    """(It leaves run 140 in the database, with no raw data: the tests after it allow it.)"""
+    from damnit_nb.store import Database, prepare_result
+
+    lab_page = table_page
+    lab_page.page.locator(".bqplot").first.scroll_into_view_if_needed()
+    scored = [r for r, row in by_run(lab_page.grid()).items() if number(row[SCORE]) is not None]
+    assert 4 not in scored  # run 4's score failed: no point
+    wait_until(lambda: dots(lab_page) == len(scored), 20, f"{len(scored)} points")
+    counts = [c["execution_count"] for c in lab_page.notebook_state()["cells"]]
+    with Database(database_dir) as db:
+        db.add_run(140)
+        db.write_results(140, [prepare_result("score", 42.0)])
+    wait_until(lambda: dots(lab_page) == len(scored) + 1, 10, "one more point")
+    assert [c["execution_count"] for c in lab_page.notebook_state()["cells"]] == counts
+    lab_page.page.locator(".bqplot path.dot").first.click()  # a click selects its run
+    wait_until(lambda: (lab_page.grid()["selections"] or [{}])[0].get("r1") == 0, 10,
+               "run 1 selected in the grid")
+    lab_page.screenshot("1-plot")
+
+
 def test_jump_scrolls_an_off_screen_run_into_view(table_page, database_dir):
     """(Last in the module: it leaves runs 100-139 in the database, with no raw data.)"""
     from damnit_nb.store import Database, prepare_result
@@ -410,7 +444,10 @@ def test_jump_scrolls_an_off_screen_run_into_view(table_page, database_dir):
         for run in range(100, 140):
             db.add_run(run)
             db.write_results(run, [prepare_result("score", float(run))])
-    lab_page.wait_for_grid(lambda g: len(g["rows"]) == 44, timeout=10, what="44 rows")
+    existing = shown_runs(lab_page.grid())  # runs 1-6 and 140, after the tests before
+    below = len([r for r in existing if r < 100])
+    total = len(existing) + 40
+    lab_page.wait_for_grid(lambda g: len(g["rows"]) == total, timeout=10, what=f"{total} rows")
     view = lab_page.rows_in_view()
     assert view["first"] == 0 and view["last"] < 30, view  # run 130 is far below
     jump = lab_page.page.get_by_placeholder("jump to run")
@@ -423,7 +460,7 @@ def test_jump_scrolls_an_off_screen_run_into_view(table_page, database_dir):
     view = wait_until(shown, 10, "run 130 scrolled into view")
     assert view["first"] > 0 and view["scroll_y"] > 0
     assert view["index"].index("130") > 3 and view["index"][::-1].index("130") > 3  # mid-view
-    assert lab_page.grid()["selections"][0]["r1"] == 4 + 30  # runs 1-4, then 100-129
-    wait_until(lambda: any("Run 130: row 35 of 44" in t for t in texts(lab_page)), 10,
+    assert lab_page.grid()["selections"][0]["r1"] == below + 30  # runs 1-6, 100-129
+    wait_until(lambda: any(f"Run 130: row {below + 31} of {total}" in t for t in texts(lab_page)), 10,
                "the jump's message")
     lab_page.screenshot("1-jumped")
