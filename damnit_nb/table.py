@@ -395,6 +395,7 @@ class RunTable:
         >>> table.plot("xgm_intensity", kind="histogram", bins=50)
         """
         from .widgets.cells import column_kind
+        from .widgets.model import RUN_KEY
         from .widgets.plot import PLOT_KINDS
 
         if kind not in PLOT_KINDS:
@@ -415,7 +416,7 @@ class RunTable:
             keys[role] = key
         if runs is not None:
             runs = [int(r) for r in runs]
-        return self.widget.new_plot(keys["y"], keys.get("x", "#run"), kind=kind,
+        return self.widget.new_plot(keys["y"], keys.get("x", RUN_KEY), kind=kind,
                                     color=keys.get("color"), bins=bins or 20, runs=runs)
 
     def to_markdown(self, runs=None):

@@ -242,21 +242,17 @@ class RunPlot(widgets.VBox):
                              f"{', '.join(k for k, _ in numeric_columns(self._model))}")
         return key
 
-    @observe("x", "y", "kind", "bins", "color", "runs", "excluded_runs")
+    @observe("x", "y", "kind", "bins", "color", "runs", "excluded_runs", "selected_runs")
     def _plot_changed(self, change):
         with self._lock:
-            self._dirty = True
-        self._pump.wake(self)
-
-    @observe("selected_runs")
-    def _selection_changed(self, change):
-        with self._lock:
-            self._dirty = True  # the selected points are marked in the next flush
+            self._dirty = True  # drawn again (selected points marked) in the next flush
         self._pump.wake(self)
 
     @observe("select_mode")
     def _select_mode_changed(self, change):
-        self._posts.post(self.select_buttons, value=change["new"])
+        mode = change["new"]
+        self._posts.post(self.select_buttons, value=mode)
+        self._posts.post(self.figure, interaction=self._selector(mode))
         self._pump.wake(self)
 
     # -- the pump's thread --------------------------------------------------------------------
@@ -283,13 +279,12 @@ class RunPlot(widgets.VBox):
             options = [label for _, label in columns]
             for picker in (self.x_picker, self.y_picker, self.color_picker):
                 picker.options = options
-        with self.hold_sync():
-            self.x_picker.value = labels.get(self.x, "")
-            self.y_picker.value = labels.get(self.y, "")
-            self.color_picker.value = labels.get(self.color, "") if self.color else ""
-            self.kind_buttons.value = self.kind
-            self.bins_box.value = self.bins
-            self.bins_box.layout.display = "" if self.kind == "histogram" else "none"
+        self.x_picker.value = labels.get(self.x, "")
+        self.y_picker.value = labels.get(self.y, "")
+        self.color_picker.value = labels.get(self.color, "") if self.color else ""
+        self.kind_buttons.value = self.kind
+        self.bins_box.value = self.bins
+        self.bins_box.layout.display = "" if self.kind == "histogram" else "none"
 
     def _draw(self):
         labels = dict(self._columns)
@@ -403,11 +398,8 @@ class RunPlot(widgets.VBox):
             self.bins = change["new"]
 
     def _select_mode_picked(self, change):
-        if self._pump.is_applying(self):
-            return
-        self.select_mode = change["new"]
-        self._posts.post(self.figure, interaction=self._selector(change["new"]))
-        self._pump.wake(self)
+        if not self._pump.is_applying(self):
+            self.select_mode = change["new"]
 
     def _selector(self, mode):
         if mode == "click":
