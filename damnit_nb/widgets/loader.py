@@ -3,8 +3,10 @@
 
 A component asks with `request(key, read)`; the loader calls ``read()`` on its thread, in the
 order asked (a key asked again while it waits is read once), and then ``done(key, value,
-error)`` (``error`` the exception ``read`` raised, else None), outside any lock. ``done``
-usually stores the result and wakes the pump.
+error)`` (``error`` the exception ``read`` raised, else None), outside any lock of the
+loader's. ``done`` usually stores the result and wakes the pump. A key is not free to be
+asked again until ``done`` returns: a component that stores in ``done``, and checks what it
+has and asks under one lock of its own, never has a key read twice.
 """
 
 from __future__ import annotations

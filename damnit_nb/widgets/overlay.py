@@ -60,6 +60,7 @@ class RunDataPlot(widgets.VBox):
         self._version = -1
         self._marks = {}  # run -> its mark
         self._mark_kind = None
+        self._closed = False
         self._lines = {}  # (run, y, x) -> the Series last drawn, shown while it is read again
         self._loader = Loader(self._loaded, name="damnit_nb-overlay")
 
@@ -80,9 +81,14 @@ class RunDataPlot(widgets.VBox):
         self._pump.wake(self)
 
     def close(self):
+        """Close the plot and the widgets it is made of; reads waiting are dropped."""
+        self._closed = True
         self._unsubscribe()
         self._pump.unregister(self)
         self._loader.close()
+        for part in [*self._marks.values(), self.x_axis, self.y_axis, self.x_scale,
+                     self.y_scale, self.figure, self.note]:
+            part.close()
         super().close()
 
     @validate("bins")
@@ -112,6 +118,8 @@ class RunDataPlot(widgets.VBox):
 
     # -- the pump's thread --------------------------------------------------------------------
     def pending(self):
+        if self._closed:
+            return False
         with self._lock:
             dirty = self._dirty or self._model.version != self._version
         return dirty or self._posts.pending() or self._loader.busy()
@@ -128,19 +136,18 @@ class RunDataPlot(widgets.VBox):
         """{(run, name): (cell, value, error)} of what was read and is current; the rest is
         asked of the loader. Returns (ready, loading runs)."""
         ready, loading, wanted = {}, set(), set()
-        with self._lock:
-            data = dict(self._data)
         for run in runs:
             for name in names:
                 cell = self._model.cell(run, name)
-                have = data.get((run, name))
-                if have is not None and have[0] is cell:
-                    ready[(run, name)] = have
-                    continue
                 key = ((run, name), cell)
+                with self._lock:  # what was read is stored before the loader is free again
+                    have = self._data.get((run, name))
+                    if have is not None and have[0] is cell:
+                        ready[(run, name)] = have
+                        continue
+                    self._loader.request(key, lambda r=run, n=name: self._read(r, n))
                 wanted.add(key)
                 loading.add(run)
-                self._loader.request(key, lambda r=run, n=name: self._read(r, n))
         self._loader.cancel(wanted)
         with self._lock:  # what is no longer shown is not kept
             for item in [k for k in self._data if k[0] not in runs or k[1] not in names]:
