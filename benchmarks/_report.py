@@ -3,7 +3,7 @@
 import os.path as osp
 import re
 
-__all__ = ["write_section"]
+__all__ = ["write_section", "browser_versions"]
 
 _HEADER = """# Benchmarks
 
@@ -26,3 +26,19 @@ def write_section(path, name, text):
         new = old.rstrip("\n") + "\n\n" + block
     with open(path, "w") as f:
         f.write(new)
+
+
+def browser_versions(*packages):
+    """Chromium's version and those of the Python ``packages`` (their distribution names)
+    the browser benchmarks name, as one line."""
+    import subprocess
+    from importlib.metadata import version
+
+    try:
+        chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True,
+                                  text=True, timeout=30).stdout.split(" built")[0].strip()
+    except (OSError, subprocess.SubprocessError):
+        chromium = "Chromium"
+    names = {"jupyterlab": "JupyterLab"}
+    parts = [f"{names.get(p, p)} {version(p)}" for p in packages]
+    return f"{chromium or 'Chromium'} (headless), " + ", ".join(parts)

@@ -72,7 +72,7 @@ def _recording(widget, name):
     widget.comm.send = recorded
 
 
-for _name, _w in [("scatter", plot.scatter), ("WebGL scatter", plot.scatter_gl), ("line", plot.line), ("bars", plot.bars),
+for _name, _w in [("scatter", plot.scatter), ("line", plot.line), ("bars", plot.bars),
                   ("figure", plot.figure), ("x axis", plot.x_axis), ("y axis", plot.y_axis),
                   ("tooltip", plot.scatter.tooltip), ("note", plot.note),
                   ("x scale", plot.x_scale), ("y scale", plot.y_scale)]:
@@ -82,29 +82,18 @@ for _i, _w in enumerate([plot.x_picker, plot.y_picker, plot.color_picker]):
     _recording(_w, f"picker {_i}")
 """
 
-# The points of the last plot in the page, each animation frame, until there are `expect`
-# of them: {start, seen, painted} in ms of the page's clock. SVG points are counted in the
-# page (`path.dot`); WebGL points (bqplot-gl, above RunPlot's GL_POINTS) have no element
-# each, so a ScatterGL model holding `expect` points, one more than at the start, with the
-# figure's canvas in the page, counts; its view draws them in the next animation frame, and
-# the figure ends one frame after that.
+# The points of the last plot in the page (`path.dot`), each animation frame, until there
+# are `expect` of them: {start, seen, painted} in ms of the page's clock.
 _JS_WAIT_POINTS = """
 async ([expect, timeoutMs, runCell]) => {
   const panel = (%(panel)s)();
-  const allModels = %(models)s;
-  const glHolding = async () => Object.values(await allModels()).filter(
-    (m) => m.get('_model_name') === 'ScatterGLModel' && m.get('x')
-           && m.get('x').length === expect).length;
   const lastFigure = () => {
     const figs = panel.content.node.querySelectorAll('.bqplot');
     return figs.length ? figs[figs.length - 1] : null;
   };
-  const gl0 = await glHolding();
   const shown = async () => {
     const fig = lastFigure();
-    if (!fig) return false;
-    if (fig.querySelectorAll('path.dot').length === expect) return true;
-    return fig.querySelector('canvas') !== null && (await glHolding()) > gl0;
+    return fig !== null && fig.querySelectorAll('path.dot').length === expect;
   };
   const marks = {start: performance.now()};
   if (runCell) {
@@ -186,7 +175,7 @@ def run_benchmark(root, runs, repeats, screenshots=None):
                 lab = LabPage(page, server, artifacts=screenshots or root, prefix="bench-")
                 lab.open_notebook("plot.ipynb")
                 lab.run_cell(0, timeout=600)
-                wait = _JS_WAIT_POINTS % {"panel": _JS_PANEL, "models": _JS_MODELS}
+                wait = _JS_WAIT_POINTS % {"panel": _JS_PANEL}
                 for i in range(repeats):
                     lab.wait_for_kernel_idle()
                     time.sleep(1.0)
@@ -226,19 +215,9 @@ def run_benchmark(root, runs, repeats, screenshots=None):
     return drawn, updates
 
 
-def _versions():
-    from importlib.metadata import version
-
-    try:
-        chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True,
-                                  text=True, timeout=30).stdout.split(" built")[0].strip()
-    except (OSError, subprocess.SubprocessError):
-        chromium = "Chromium"
-    return (f"{chromium} (headless), JupyterLab {version('jupyterlab')}, bqplot "
-            f"{version('bqplot')}")
-
-
 def report(drawn, updates, runs, repeats, command):
+    from _report import browser_versions
+
     messages = {}
     for u in updates:
         for name, size, traits in u["sent"]:
@@ -257,13 +236,13 @@ def report(drawn, updates, runs, repeats, command):
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}; {_versions()}.",
+        f"{platform.python_version()}; {browser_versions('jupyterlab', 'bqplot')}.",
         f"- A database of {runs:,} runs x 20 variables (as in the table benchmark) shown by "
         "`RunTable(..., watch=False)` in a JupyterLab notebook; a second cell "
         f"`plot = table.plot({COLUMN!r}); plot` (a scatter against the run number). *Drawn*: "
         "from running that cell (its Run command) to the frame after the page's figure holds "
         f"a point (`.bqplot path.dot`) per run, timed in the page; {repeats} times (each "
-        "makes a new plot; WebGL points, see below). *New run*: another process writes a run to the database; the "
+        "makes a new plot). *New run*: another process writes a run to the database; the "
         "table follows it (the feed checks the database each second) and the plot gains a "
         "point: what the kernel sends to the plot's widgets, and in the page the time from "
         f"the first of those messages to the frame after the new point is drawn; {repeats} "
@@ -283,11 +262,8 @@ def report(drawn, updates, runs, repeats, command):
     lines += [
         "",
         f"What one new run sends (median of {repeats}; {total / 1e3:.0f} kB in all): only "
-        "the scatter's arrays (x and y, each a whole array; the SVG scatter of smaller plots "
-        "also sends the points' names, their runs, for its tooltips) and the note's text; no "
-        "figure, axis or scale is sent again. Above 2,000 points the scatter is bqplot-gl's "
-        "WebGL one: its points are counted by its model holding them with the figure's "
-        "canvas in the page, plus two animation frames (it draws in the next one).",
+        "the scatter's arrays (x, y and the points' names, their runs, for the tooltips; "
+        "each a whole array) and the note's text; no figure, axis or scale is sent again.",
         "",
         "| widget | messages per new run | bytes per message | traits sent |",
         "|---|---:|---:|---|",

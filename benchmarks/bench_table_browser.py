@@ -38,7 +38,6 @@ import os
 import os.path as osp
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -392,19 +391,9 @@ def _actions(bench, repeats, screenshots):
     return results, view
 
 
-def _versions():
-    from importlib.metadata import version
-
-    try:
-        chromium = subprocess.run(["/usr/bin/chromium", "--version"], capture_output=True,
-                                  text=True, timeout=30).stdout.split(" built")[0].strip()
-    except (OSError, subprocess.SubprocessError):
-        chromium = "Chromium"
-    return (f"{chromium} (headless), JupyterLab {version('jupyterlab')}, ipydatagrid "
-            f"{version('ipydatagrid')}")
-
-
 def report(results, view, runs, repeats, command):
+    from _report import browser_versions
+
     def seconds(values):
         return f"{statistics.median(values):.2f} s", f"{max(values):.2f} s"
 
@@ -423,7 +412,7 @@ def report(results, view, runs, repeats, command):
         "",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}; {_versions()}.",
+        f"{platform.python_version()}; {browser_versions('jupyterlab', 'ipydatagrid')}.",
         f"- A database of {runs:,} runs x 20 variables (as in the table benchmark) shown by "
         "`RunTable(..., watch=False)` in a JupyterLab notebook. Each figure runs from the "
         "user's click in the page (its pointerdown) to the grid having painted the new rows "

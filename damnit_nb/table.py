@@ -402,7 +402,6 @@ class RunTable:
         >>> table.plot("xgm_intensity", kind="histogram", bins=50)
         >>> table.plot("xgm_trace", per_run=True, runs=[17, 18])
         """
-        from .widgets.cells import column_kind
         from .widgets.model import RUN_KEY
         from .widgets.overlay import DATA_PLOT_KINDS
         from .widgets.plot import PLOT_KINDS
@@ -436,7 +435,7 @@ class RunTable:
             if name is None:
                 continue
             key = self._model.find_column(name)
-            kind_now = column_kind(self._model.column(key).values())
+            kind_now = self._model.column_kind(key)
             spec = next(s for s in self._model.columns() if s.key == key)
             if spec.kind not in (None, "number") or kind_now not in (None, "number"):
                 raise ValueError(f"{name!r} does not hold numbers, so it cannot be the plot's "

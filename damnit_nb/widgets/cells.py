@@ -162,7 +162,12 @@ def from_stored(stored, *, max_diff=None):
 def column_kind(cells):
     """What a column of ``cells`` holds, ignoring marks: "number" if all its values are
     numbers, "image" or "trend" if any value is one, else "text"; None if it has no value."""
-    kinds = {c.kind for c in cells if c.mark is None}
+    return kind_of_kinds({c.kind for c in cells if c.mark is None})
+
+
+def kind_of_kinds(kinds):
+    """What a column holds (as `column_kind` says) from the set of its values' kinds."""
+    kinds = set(kinds)
     if not kinds:
         return None
     for kind in ("image", "trend"):

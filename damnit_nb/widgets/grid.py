@@ -33,7 +33,7 @@ import pandas as pd
 from ipydatagrid import DataGrid, ImageRenderer, TextRenderer, VegaExpr
 from traitlets import Bool, Int, List, Unicode, observe, validate
 
-from .cells import MISSING, column_kind, number_text, short_text
+from .cells import MISSING, number_text, short_text
 from .filters import check_filter, matching_runs
 from .model import RUN_KEY, STATE_KEY
 from .pump import default_pump
@@ -417,7 +417,7 @@ class RunGrid(DataGrid):
         for key in keys:
             kind = specs[key].kind
             if kind is None:
-                kind = column_kind(self._tm.column(key).values())
+                kind = self._tm.column_kind(key)
             kinds[key] = kind
         self._image_keys = {k for k in keys if kinds[k] == "image"}
         self._kinds = kinds

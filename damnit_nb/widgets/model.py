@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
-from .cells import MISSING, Cell
+from .cells import MISSING, Cell, kind_of_kinds
 
 __all__ = [
     "ColumnSpec", "TableModel", "TableState", "Delta", "KINDS",
@@ -168,6 +169,7 @@ class TableModel:
         self._column_log = {}  # key -> version it was added, changed or removed
         self._column_added = {}  # key -> version it was (last) added
         self._order_version = 0  # version of the last change to the column order
+        self._kinds = {}  # key -> Counter of the kinds of its cells without a mark
         self._listeners = []
         for spec in FIXED_COLUMNS:
             self._columns[spec.key] = spec
@@ -208,6 +210,12 @@ class TableModel:
         """{run: Cell} of one column (runs without a value left out)."""
         with self._lock:
             return {run: row[key] for run, row in self._rows.items() if key in row}
+
+    def column_kind(self, key):
+        """What a column holds, as `cells.column_kind` says of its cells, at once (the kinds
+        of each column's values are counted as cells change)."""
+        with self._lock:
+            return kind_of_kinds(self._kinds.get(key, ()))
 
     def find_column(self, name):
         """The key of the column a user means by ``name``: a key, a variable's name, its
@@ -308,6 +316,7 @@ class TableModel:
                 row = self._rows.get(run)
                 if row is None:
                     row = self._rows[run] = {RUN_KEY: Cell.number(run)}
+                    self._count_kind(RUN_KEY, row[RUN_KEY], +1)
                     _touch(self._row_log, run, version)
                     _touch(self._cell_log, (run, RUN_KEY), version)
                     changed = True
@@ -315,13 +324,17 @@ class TableModel:
                     if key == RUN_KEY:
                         raise ValueError(f"The {RUN_KEY!r} column is the run number; it is "
                                          "set when a run is added, not changed")
+                    old = row.get(key)
                     if cell is None or cell.mark == "missing":
                         if row.pop(key, None) is None:
                             continue
-                    elif row.get(key) == cell:
+                        cell = None
+                    elif old == cell:
                         continue
                     else:
                         row[key] = cell
+                    self._count_kind(key, old, -1)
+                    self._count_kind(key, cell, +1)
                     _touch(self._cell_log, (run, key), version)
                     changed = True
             if not changed:
@@ -357,8 +370,9 @@ class TableModel:
             if not gone:
                 return
             for run in gone:
-                for key in self._rows.pop(run):
+                for key, cell in self._rows.pop(run).items():
                     self._cell_log.pop((run, key), None)
+                    self._count_kind(key, cell, -1)
                 _touch(self._row_log, run, version)
             self._version = version
         self._changed(version)
@@ -434,6 +448,16 @@ class TableModel:
         for run, row in self._rows.items():
             if row.pop(key, None) is not None:
                 self._cell_log.pop((run, key), None)
+        self._kinds.pop(key, None)
+
+    def _count_kind(self, key, cell, step):
+        """Under the lock: count a cell in (or out of) its column's kinds."""
+        if cell is None or cell.mark is not None:
+            return
+        counts = self._kinds.setdefault(key, Counter())
+        counts[cell.kind] += step
+        if counts[cell.kind] <= 0:
+            del counts[cell.kind]
 
     @staticmethod
     def _check_variable_key(key):

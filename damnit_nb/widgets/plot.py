@@ -24,20 +24,18 @@ import ipywidgets as widgets
 import numpy as np
 from traitlets import Enum, Int, List, Unicode, observe, validate
 
-from .cells import column_kind
 from .model import RUN_KEY
 from .pump import Posts, default_pump
 
-__all__ = ["RunPlot", "PLOT_KINDS", "GL_POINTS", "numeric_columns", "points"]
+__all__ = ["RunPlot", "PLOT_KINDS", "numeric_columns", "points"]
 
 log = logging.getLogger(__name__)
 
 PLOT_KINDS = ("scatter", "line", "histogram")
 #: The most bins a histogram has.
 MAX_BINS = 1000
-#: Above this many points the scatter is drawn with WebGL (bqplot-gl's ScatterGL): SVG
-#: takes seconds to draw thousands of points. WebGL points have no tooltips and no clicks.
-GL_POINTS = 2000
+#: Above this many points they are drawn lighter (no outline), as SVG slows down with each.
+MANY_POINTS = 2000
 _SELECT_MODES = ("click", "brush", "lasso")
 
 
@@ -48,8 +46,7 @@ def numeric_columns(model):
     specs = [s for s in model.columns()
              if s.key == RUN_KEY or (not s.fixed and (
                  s.kind == "number" or (s.kind is None
-                                        and column_kind(model.column(s.key).values())
-                                        == "number")))]
+                                        and model.column_kind(s.key) == "number")))]
     labels = [_label(s) for s in specs]
     return [(s.key, label if labels.count(label) == 1 else f"{label} ({s.key})")
             for s, label in zip(specs, labels)]
@@ -130,7 +127,6 @@ class RunPlot(widgets.VBox):
         self._bin_runs = []  # the runs of each histogram bar shown
         self._columns = []  # [(key, label)] offered by the pickers
         self._dirty = True
-        self.scatter_gl = None  # the WebGL scatter, made when a plot has many points
         self._closed = False
 
         self.x_scale, self.y_scale = LinearScale(), LinearScale()
@@ -231,7 +227,7 @@ class RunPlot(widgets.VBox):
         self._unsubscribe()
         self._pump.unregister(self)
         parts = [*self._selectors.values(), self.scatter.tooltip, self.bars.tooltip,
-                 self.scatter, self.scatter_gl, self.line, self.bars, self.x_axis, self.y_axis,
+                 self.scatter, self.line, self.bars, self.x_axis, self.y_axis,
                  self.color_axis, self.x_scale, self.y_scale, self.color_scale,
                  self.figure.scale_x, self.figure.scale_y, self.figure]
         parts += _descendants(self)
@@ -330,43 +326,25 @@ class RunPlot(widgets.VBox):
         if shown == 0:
             return "<i>No run has values of both variables yet.</i>"
         parts = [f"{shown} run{'s' if shown != 1 else ''}"]
-        if shown > GL_POINTS and self.kind != "histogram":
-            parts.append("drawn with WebGL: select by brush or lasso")
         if self.excluded_runs:
             parts.append(f"{len(self.excluded_runs)} left out")
         return "<small>" + " · ".join(parts) + "</small>"
 
-    def _points_mark(self, count):
-        """The scatter drawing ``count`` points: SVG, or WebGL above `GL_POINTS`."""
-        if count <= GL_POINTS:
-            return self.scatter
-        if self.scatter_gl is None:
-            from bqplot_gl import ScatterGL
-
-            self.scatter_gl = ScatterGL(
-                x=np.array([]), y=np.array([]),
-                scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
-                default_size=16, colors=["#1f77b4"],
-                selected_style={"opacity": 1.0, "fill": "#d62728"},
-                unselected_style={"opacity": 0.35})
-            self.scatter_gl.observe(self._points_selected, names="selected")
-        return self.scatter_gl
-
     def _draw_points(self, runs, xs, ys, colours, x_label, y_label):
-        mark = self._points_mark(len(runs))
+        mark = self.scatter
         marks = [self.line, mark] if self.kind == "line" else [mark]
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
-            for selector in self._selectors.values():
-                selector.marks = [mark]
-        shown = ("points" if mark is self.scatter else "points-gl", runs, xs, ys, colours)
+        shown = ("points", runs, xs, ys, colours)
         if not _same(shown, self._shown):
             self._shown = shown
             with mark.hold_sync():
                 mark.x, mark.y = xs, ys
-                if mark is self.scatter:  # the points' tooltips name their run
-                    mark.names = [str(r) for r in runs]
+                mark.names = [str(r) for r in runs]  # the tooltips' run
                 mark.color = colours
+                outline = 0.5 if len(runs) <= MANY_POINTS else 0.0
+                if mark.stroke_width != outline:
+                    mark.stroke_width = outline
         line = ("line", xs, ys)
         if self.kind == "line" and not _same(line, self._line_shown):
             self._line_shown = line
@@ -449,16 +427,12 @@ class RunPlot(widgets.VBox):
 
             if mode == "brush":
                 selector = BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale,
-                                         marks=self._active_points(), color="#d62728")
+                                         marks=[self.scatter], color="#d62728")
             else:
                 selector = LassoSelector(x_scale=self.x_scale, y_scale=self.y_scale,
-                                         marks=self._active_points(), color="#d62728")
+                                         marks=[self.scatter], color="#d62728")
             self._selectors[mode] = selector
         return self._selectors[mode]
-
-    def _active_points(self):
-        shown = [m for m in self.figure.marks if m is self.scatter or m is self.scatter_gl]
-        return shown or [self.scatter]
 
     def _points_selected(self, change):
         if self._pump.is_applying(self):

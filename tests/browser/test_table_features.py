@@ -443,6 +443,7 @@ def test_a_brush_on_the_plot_selects_the_runs_inside_in_the_grid(table_page):
     scored = sorted(r for r, row in rows.items() if number(row[SCORE]) is not None)
     wait_until(lambda: dots(lab_page) == len(scored), 20, f"{len(scored)} points")
     page.get_by_role("button", name="brush", exact=True).click()
+    page.locator(".bqplot .selector").first.wait_for(state="attached", timeout=10_000)
     low = [r for r in scored if number(rows[r][SCORE]) < 20]  # runs 2 and 3: 9 and 10
     assert low == [2, 3]
     boxes = [page.locator(".bqplot path.dot").nth(scored.index(r)).bounding_box()

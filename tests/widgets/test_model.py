@@ -185,3 +185,25 @@ def test_a_view_opened_while_a_writer_runs_ends_with_the_final_state_never_an_ol
     assert sorted(view["rows"]) == list(range(n_updates + 1))
     assert all(view["rows"][i]["x"].value == i for i in range(1, n_updates + 1))
     assert shown[-1] == n_updates and shown == sorted(shown)  # never an older value
+
+
+def test_column_kind_follows_every_change_as_cells_say_it():
+    from damnit_nb.widgets.cells import column_kind
+
+    model = TableModel([ColumnSpec("a", "A")])
+    assert model.column_kind("a") is None
+    model.update({1: {"a": Cell.number(1)}, 2: {"a": Cell.error("ValueError", "bad")}})
+    assert model.column_kind("a") == "number"  # marks do not count
+    model.update({3: {"a": Cell.text("x")}})
+    assert model.column_kind("a") == "text"
+    model.update({3: {"a": Cell.number(3)}})  # the text replaced: numbers again
+    assert model.column_kind("a") == "number"
+    model.update({4: {"a": Cell.text("y")}})
+    model.remove_runs([4])
+    assert model.column_kind("a") == "number"
+    model.update({1: {"a": None}, 3: {"a": None}})
+    assert model.column_kind("a") is None
+    model.update({5: {"a": Cell.number(5)}})
+    assert model.column_kind("a") == column_kind(model.column("a").values()) == "number"
+    model.remove_column("a")
+    assert model.column_kind("a") is None

@@ -196,27 +196,15 @@ def test_bad_traits_are_refused(pump):
         plot.kind = "pie"
 
 
-def test_many_points_are_drawn_with_webgl_and_selected_by_run(pump, clock):
-    from damnit_nb.widgets.plot import GL_POINTS
+def test_many_points_are_drawn_without_outlines(pump, clock):
+    from damnit_nb.widgets.plot import MANY_POINTS
 
-    model = make_model(runs=range(1, GL_POINTS + 1))
+    model = make_model(runs=range(1, MANY_POINTS + 1))
     plot = RunPlot(model, "energy", pump=pump)
-    assert list(plot.figure.marks) == [plot.scatter]  # up to GL_POINTS: SVG, with tooltips
-    model.update({GL_POINTS + 1: {"energy": Cell.number(1.0)}})
+    assert plot.scatter.stroke_width == 0.5
+    model.update({MANY_POINTS + 1: {"energy": Cell.number(1.0)}})
     flush(pump, clock)
-    gl = plot.scatter_gl
-    assert list(plot.figure.marks) == [gl] and type(gl).__name__ == "ScatterGL"
-    assert len(gl.x) == GL_POINTS + 1 and "WebGL" in plot.note.value
-    sent = Recorder(gl)
-    model.update({GL_POINTS + 2: {"energy": Cell.number(2.0)}})
-    flush(pump, clock)
-    assert sent_arrays(sent) == [["x", "y"]]  # no names: WebGL points have no tooltips
-
-    browser_update(plot.select_buttons, index=1)  # brush: its selector selects on WebGL
-    flush(pump, clock)
-    assert plot.figure.interaction.marks == [gl]
-    browser_select(gl, [0, 2])
-    assert plot.selected_runs == [1, 3]
+    assert plot.scatter.stroke_width == 0 and len(plot.scatter.x) == MANY_POINTS + 1
 
 
 def test_a_closed_plot_leaves_no_widget_and_is_never_pending(pump, clock):
