@@ -7,13 +7,13 @@ import math
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
+from damnit_nb.tutorials import QUICKSTART
+
 pytestmark = pytest.mark.browser
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
 XGM = "SA1_XTD2_XGM/DOOCS/MAIN:output"
 SAMPLE_X = "SPB_IRU_MOTORS/MDL/SAMPLE_X"
 
