@@ -7,6 +7,7 @@ and the CLI's ``demo --help`` and ``notebooks`` import nothing heavy.
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,22 +32,23 @@ def installed(tmp_path_factory):
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", REPO)
     [wheel] = (base / "dist").glob("damnit_nb-*.whl")
     venv = base / "venv"
-    run(sys.executable, "-m", "venv", venv)
     bin_dir = venv / "bin"
-    run(bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", wheel)
-    run(bin_dir / "python", "-m", "pip", "install", "-q", "jupyter_server>=2.20")
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "VIRTUAL_ENV")}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}",
                JUPYTER_CONFIG_DIR=str(base / "jupyter-config"),
                JUPYTER_DATA_DIR=str(base / "jupyter-data"), JUPYTER_PLATFORM_DIRS="1")
+    run(sys.executable, "-m", "venv", venv, env=env)
+    run(bin_dir / "python", "-m", "pip", "install", "-q", "--no-deps", wheel, env=env, cwd=base)
+    run(bin_dir / "python", "-m", "pip", "install", "-q", "jupyter_server>=2.20", env=env,
+        cwd=base)
     return bin_dir, env, base
 
 
 def test_the_wheel_enables_the_server_extension(installed):
     bin_dir, env, base = installed
     out = run(bin_dir / "jupyter", "server", "extension", "list", env=env, cwd=base)
-    text = out.stdout + out.stderr
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)  # no colours
     assert str(bin_dir.parent / "etc" / "jupyter") in text
     assert "damnit_nb enabled" in text and "damnit_nb 0.1.0 OK" in text, text
 
