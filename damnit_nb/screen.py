@@ -87,11 +87,15 @@ class Dashboard(widgets.VBox):
         self.table = table
         app = table.widget
         self.app = app
+        self._unsubscribe = None
         app.post(app.newest_first, value=newest_first)  # linked to the grid
         if y is None:
             plotted = [key for key, _ in numeric_columns(app.model) if key != RUN_KEY]
-            self.plot = (table.plot(plotted[0], x) if plotted
-                         else app.new_plot())  # chosen with the picker once there is one
+            if plotted:
+                self.plot = table.plot(plotted[0], x)
+            else:  # no numeric variable yet: the first to come is plotted
+                self.plot = app.new_plot("", app.model.find_column(x))
+                self._unsubscribe = app.model.subscribe(self._first_variable)
         else:
             self.plot = table.plot(y, x)
         toolbar = widgets.HBox([app.jump, app.newest_first, app.copy_button, app.count],
@@ -107,6 +111,18 @@ class Dashboard(widgets.VBox):
             flex_flow="row wrap", align_items="flex-start", width="100%"))
         super().__init__([app.status, body], layout=widgets.Layout(width="100%"))
 
+    def _first_variable(self, version):
+        """(Any thread.) The model changed: plot its first numeric variable, if there is
+        one now and no variable was picked."""
+        from .widgets.model import RUN_KEY
+        from .widgets.plot import numeric_columns
+
+        if self.plot.y:
+            return
+        keys = [key for key, _ in numeric_columns(self.app.model) if key != RUN_KEY]
+        if keys:
+            self.app.post(self.plot, y=keys[0])
+
     def __enter__(self):
         return self
 
@@ -115,6 +131,9 @@ class Dashboard(widgets.VBox):
 
     def close(self):
         """Stop following the database and close the widgets; safe to call twice."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.table.close()
         self.options.close()
         super().close()

@@ -101,6 +101,20 @@ def test_damnits_database_is_preferred_and_a_missing_one_is_not_made(tmp_path, m
         assert eventually(lambda: sorted(board.app.grid.view_runs()) == [5, 6])
 
 
+def test_the_first_numeric_variable_to_come_is_plotted(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAMNIT_NB_CONFIG_DIR", str(tmp_path / "config"))
+    proposal = tmp_path / "p002012"
+    db_dir = proposal / "usr" / "Shared" / "damnit_nb"
+    with Database(db_dir, proposal=2012) as db:
+        db.add_run(1, start_time=1.7e9)  # processing has not started yet: no variables
+    with damnit_nb.dashboard(proposal) as board:
+        assert board.plot.y == ""
+        assert eventually(lambda: "Choose a variable" in board.plot.note.value)
+        write(db_dir, {1: 9.1, 2: 9.2})
+        assert eventually(lambda: board.plot.y == "energy", 5), board.plot.y
+        assert eventually(lambda: list(board.plot.scatter.y) == [9.1, 9.2], 5)
+
+
 def test_a_proposal_number_is_found_under_the_data_root(tmp_path, monkeypatch, proposal):
     root = tmp_path / "exp"
     (root / "SPB" / "202601").mkdir(parents=True)

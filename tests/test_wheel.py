@@ -8,6 +8,7 @@ and the CLI's ``demo --help`` and ``notebooks`` import nothing heavy.
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,14 @@ def installed(tmp_path_factory):
     """A fresh virtual environment with the wheel installed; returns its bin directory and
     the environment variables to run it with (nothing of this checkout on the path)."""
     base = tmp_path_factory.mktemp("wheel")
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", REPO)
+    source = base / "source"  # what the build reads, copied: the checkout gets no build/
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copyfile(REPO / name, source / name)
+    for name in ("damnit_nb", "jupyter-config"):
+        shutil.copytree(REPO / name, source / name,
+                        ignore=shutil.ignore_patterns("__pycache__", ".ipynb_checkpoints"))
+    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", base / "dist", source)
     [wheel] = (base / "dist").glob("damnit_nb-*.whl")
     venv = base / "venv"
     bin_dir = venv / "bin"

@@ -89,6 +89,11 @@ def dots(page):
     return page.locator(".bqplot path.dot").count()
 
 
+def counted(page, runs):
+    """True when both the table's count and the plot's note say ``runs`` runs."""
+    return page.locator("small", has_text=re.compile(rf"^{runs} runs$")).count() == 2
+
+
 def test_the_dashboard_follows_a_run_arriving(dashboard_url, chromium, proposal):
     url, remember_kernels = dashboard_url
     page = chromium.pages[0] if chromium.pages else chromium.new_page()
@@ -96,7 +101,7 @@ def test_the_dashboard_follows_a_run_arriving(dashboard_url, chromium, proposal)
     page.goto(url, wait_until="domcontentloaded")
     wait_until(lambda: dots(page) == 3, 120, "the plot's 3 points")
     remember_kernels()
-    wait_until(lambda: "3 runs" in page.inner_text("body"), 30, "'3 runs' counted")
+    wait_until(lambda: counted(page, 3), 30, "'3 runs' in the table and the plot")
     text = page.inner_text("body")
     assert "following the database, processing nothing" in text
     for absent in ("Reprocess", "Cancel", "Export", "Save"):
@@ -107,7 +112,7 @@ def test_the_dashboard_follows_a_run_arriving(dashboard_url, chromium, proposal)
 
     write_runs(proposal / "usr" / "Shared" / "damnit_nb", [4])  # another writer
     wait_until(lambda: dots(page) == 4, 30, "a 4th point")
-    wait_until(lambda: "4 runs" in page.inner_text("body"), 30, "'4 runs' counted")
+    wait_until(lambda: counted(page, 4), 30, "'4 runs' in the table and the plot")
     time.sleep(1)
     page.screenshot(path=str(ARTIFACTS / "dashboard-voila--2-run-4-arrived.png"),
                     full_page=True)
