@@ -6,7 +6,7 @@ are imported on first use.
 
 __version__ = "0.1.0"
 
-__all__ = ["RunTable", "Database", "DamnitNbWarning", "__version__"]
+__all__ = ["RunTable", "Database", "dashboard", "DamnitNbWarning", "__version__"]
 
 
 class DamnitNbWarning(UserWarning):
@@ -23,6 +23,10 @@ def __getattr__(name):
         from .table import RunTable
 
         return RunTable
+    if name == "dashboard":
+        from .screen import dashboard
+
+        return dashboard
     if name == "Database":
         from .store import Database
 

@@ -1,4 +1,9 @@
-"""Command line: ``python -m damnit_nb simulate|demo|ls ...``."""
+"""Command line: ``damnit-nb simulate|demo|ls|notebooks|dashboard ...`` (or
+``python -m damnit_nb``).
+
+Each subcommand imports only what it needs: only the chosen one's module is imported (to add
+its arguments), so ``notebooks`` or ``dashboard`` start without numpy or the widgets.
+"""
 
 import argparse
 import sys
@@ -7,28 +12,74 @@ __all__ = ["main"]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m damnit_nb", description=__doc__)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = argparse.ArgumentParser(prog="damnit-nb", description="damnit_nb's command line: run tables of European XFEL runs in Jupyter.")
     sub = parser.add_subparsers(dest="command", required=True)
-
-    from . import demo, simulate
-
-    p_sim = sub.add_parser("simulate", help="write simulated runs into a proposal directory")
-    simulate.add_arguments(p_sim)
-    p_sim.set_defaults(func=simulate.run_cli)
-
-    p_demo = sub.add_parser("demo", help="JupyterLab on a live simulated proposal")
-    demo.add_arguments(p_demo)
-    p_demo.set_defaults(func=_demo)
-
-    p_ls = sub.add_parser("ls", help="summary of a run: trains, detectors, sources, keys",
-                          description=_ls.__doc__)
-    _ls_arguments(p_ls)
-    p_ls.set_defaults(func=_ls)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parsers = {}
+    for name, (text, setup) in _COMMANDS.items():
+        about = setup.__doc__ if name == chosen else None
+        parsers[name] = sub.add_parser(name, help=text, description=about)
+        if name == chosen:
+            setup(parsers[name])
 
     args = parser.parse_args(argv)
     if args.command == "ls" and args.run is None and args.data is not None:
-        p_ls.error("--data needs a proposal and a run number (ls PROPOSAL RUN), not a directory")
+        parsers["ls"].error("--data needs a proposal and a run number (ls PROPOSAL RUN), "
+                            "not a directory")
     return args.func(args) or 0
+
+
+def _simulate_parser(parser):
+    """Write simulated runs into a proposal directory, as the DAQ does."""
+    from . import simulate
+
+    simulate.add_arguments(parser)
+    parser.set_defaults(func=simulate.run_cli)
+
+
+def _demo_parser(parser):
+    """JupyterLab on a live simulated proposal, the quickstart open."""
+    from . import demo
+
+    demo.add_arguments(parser)
+    parser.set_defaults(func=_demo)
+
+
+def _ls_parser(parser):
+    """Print a run's trains, duration, detectors and sources (and keys with --keys).
+
+    Exit status 0; 1 if the run cannot be read or some of its files were skipped as
+    unreadable (each named on stderr).
+    """
+    _ls_arguments(parser)
+    parser.set_defaults(func=_ls)
+
+
+def _notebooks_parser(parser):
+    """Copy the tutorial notebooks into DIR (a file there you changed is kept unless --force)."""
+    from . import tutorials
+
+    tutorials.add_arguments(parser)
+    parser.set_defaults(func=tutorials.run_cli)
+
+
+def _dashboard_parser(parser):
+    """Serve a read-only dashboard of PROPOSAL (table, plot, status) with Voila on
+    127.0.0.1: it follows the database and processes nothing."""
+    from . import serve_dashboard
+
+    serve_dashboard.add_arguments(parser)
+    parser.set_defaults(func=serve_dashboard.run_cli)
+
+
+_COMMANDS = {
+    "simulate": ("write simulated runs into a proposal directory", _simulate_parser),
+    "demo": ("JupyterLab on a live simulated proposal", _demo_parser),
+    "ls": ("summary of a run: trains, detectors, sources, keys", _ls_parser),
+    "notebooks": ("copy the tutorial notebooks into a directory", _notebooks_parser),
+    "dashboard": ("a read-only dashboard of a proposal, served with Voila", _dashboard_parser),
+}
 
 
 def _demo(args):
@@ -55,11 +106,7 @@ def _ls_arguments(parser):
 
 
 def _ls(args):
-    """Print a run's trains, duration, detectors and sources (and keys with --keys).
-
-    Exit status 0; 1 if the run cannot be read or some of its files were skipped as
-    unreadable (each named on stderr).
-    """
+    """``ls``: see `_ls_parser`."""
     import warnings
 
     from . import DamnitNbWarning

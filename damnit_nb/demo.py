@@ -1,7 +1,7 @@
 """``python -m damnit_nb demo``: JupyterLab on a live simulated proposal, the quickstart open.
 
 The demo makes a work directory (default ``./demo-proposal``) holding a simulated proposal
-``p002012`` with a few runs, copies the quickstart notebook next to it, then starts two child
+``p002012`` with a few runs, copies the tutorials (the package's, `tutorials`) next to it, then starts two child
 processes: the simulator, which keeps writing new runs every few seconds, and JupyterLab on
 127.0.0.1, whose kernels find the proposal through ``DAMNIT_NB_DEMO_PROPOSAL``. It prints the
 URL to open; Ctrl-C stops both.
@@ -9,7 +9,6 @@ URL to open; Ctrl-C stops both.
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,15 +17,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from . import tutorials
 from ._processes import descendants, start_time
 
 __all__ = ["add_arguments", "run_cli", "DemoError", "PROPOSAL", "ENV_PROPOSAL"]
 
 PROPOSAL = 2012
 ENV_PROPOSAL = "DAMNIT_NB_DEMO_PROPOSAL"
-NOTEBOOK = "01-quickstart.ipynb"
-_REPO = Path(__file__).resolve().parent.parent
-_QUICKSTART = _REPO / "notebooks" / NOTEBOOK
+NOTEBOOK = tutorials.QUICKSTART.name
 
 
 class DemoError(RuntimeError):
@@ -93,12 +91,13 @@ class _Demo:
             raise DemoError(f"--runs must be at least 1 and --initial at least 0 (got {runs}, {initial})", runs)
         if every <= 0:
             raise DemoError(f"--every must be a positive number of seconds (got {every})", every)
-        if not _QUICKSTART.is_file():
-            raise DemoError(
-                f"the quickstart notebook {_QUICKSTART} is missing: the demo runs from a checkout "
-                "of the damnit_nb repository (git clone it, then `bash scripts/demo.sh`)",
-                _QUICKSTART,
-            )
+        try:
+            self.notebooks = tutorials.tutorials()
+        except FileNotFoundError as e:
+            raise DemoError(str(e), tutorials.TUTORIALS_DIR) from e
+        if tutorials.QUICKSTART not in self.notebooks:
+            raise DemoError(f"the quickstart notebook {tutorials.QUICKSTART} is missing: "
+                            "reinstall damnit_nb", tutorials.QUICKSTART)
         self.work_dir = work_dir.resolve()
         self.proposal_dir = self.work_dir / f"p{PROPOSAL:06d}"
         self.port = port
@@ -119,12 +118,9 @@ class _Demo:
     def prepare(self):
         self.proposal_dir.mkdir(parents=True, exist_ok=True)
         # The quickstart (opened in the browser), and the other tutorials beside it.
-        for source in sorted(_QUICKSTART.parent.glob("*.ipynb")):
-            target = self.work_dir / source.name
-            if target.exists():
-                print(f"Keeping the existing notebook {target}")
-            else:
-                shutil.copyfile(source, target)
+        for item in tutorials.copy_tutorials(self.work_dir):
+            if item.action == "kept":
+                print(f"Keeping the existing notebook {item.path} (changed)")
         existing = self.existing_runs()
         if self.initial > existing:
             print(f"Writing {self.initial - existing} simulated run(s) into {self.proposal_dir} ...")

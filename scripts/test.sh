@@ -7,4 +7,4 @@ cd "$here"
 bash scripts/setup.sh
 bash scripts/setup-peers.sh
 export DAMNIT_PYTHON="$here/.venv-damnit/bin/python"
-exec .venv/bin/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"
+exec .venv/bin/python -m pytest tests damnit_nb/notebooks/tutorials --nbval-lax -p no:cacheprovider "$@"

@@ -56,12 +56,14 @@ def _args(tmp_path, **kw):
     return parser.parse_args(argv)
 
 
-def test_missing_notebook_says_so(tmp_path, monkeypatch, capsys):
-    missing = tmp_path / "notebooks" / "01-quickstart.ipynb"
-    monkeypatch.setattr(demo, "_QUICKSTART", missing)
+def test_missing_notebooks_say_so(tmp_path, monkeypatch, capsys):
+    from damnit_nb import tutorials
+
+    empty = tmp_path / "installed-without-package-data"
+    monkeypatch.setattr(tutorials, "TUTORIALS_DIR", empty)
     assert demo.run_cli(_args(tmp_path)) == 2
     err = capsys.readouterr().err
-    assert str(missing) in err and "missing" in err
+    assert str(empty) in err and "reinstall" in err
     assert not (tmp_path / "work").exists()
 
 

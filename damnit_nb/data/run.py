@@ -56,6 +56,7 @@ __all__ = [
     "RunDirectory",
     "H5File",
     "open_run",
+    "find_proposal",
     "by_id",
     "by_index",
     "DATA_ROOT_ENV",

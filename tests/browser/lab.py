@@ -87,9 +87,12 @@ class LabServer:
         The folder the Lab serves (default ``base_dir/root``).
     env : dict, optional
         Extra environment variables for the server and so for its kernels.
+    frontend : "lab" or "notebook", optional
+        JupyterLab (default) or Notebook 7 (``jupyter notebook``: notebooks at ``/notebooks/``).
     """
 
-    def __init__(self, base_dir, root_dir=None, env=None):
+    def __init__(self, base_dir, root_dir=None, env=None, frontend="lab"):
+        self.frontend = frontend
         self.base_dir = Path(base_dir)
         self.root_dir = Path(root_dir) if root_dir else self.base_dir / "root"
         self.extra_env = dict(env or {})
@@ -105,6 +108,8 @@ class LabServer:
 
     def notebook_url(self, name):
         """The URL opening notebook *name* (relative to the root dir) with a fresh workspace."""
+        if self.frontend == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
     def log(self):
@@ -150,8 +155,9 @@ class LabServer:
         env.update(self.extra_env)
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        app = "JupyterNotebookApp" if self.frontend == "notebook" else "LabApp"
         cmd = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable, "-m", "jupyter", self.frontend,
             "--no-browser",
             "--allow-root",
             "--ServerApp.ip=127.0.0.1",
@@ -159,7 +165,7 @@ class LabServer:
             "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root_dir}",
-            "--LabApp.expose_app_in_browser=True",
+            f"--{app}.expose_app_in_browser=True",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ]  # fmt: skip

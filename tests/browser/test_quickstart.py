@@ -7,13 +7,13 @@ import math
 import re
 import shutil
 import time
-from pathlib import Path
 
 import pytest
 
+from damnit_nb.tutorials import QUICKSTART
+
 pytestmark = pytest.mark.browser
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "01-quickstart.ipynb"
 XGM = "SA1_XTD2_XGM/DOOCS/MAIN:output"
 SAMPLE_X = "SPB_IRU_MOTORS/MDL/SAMPLE_X"
 
@@ -148,3 +148,35 @@ def test_quickstart_live_table(proposal, lab_server, lab_page):
     time.sleep(3)  # the grid repaints once the browser has decoded the images
     lab_page.reveal_widget()
     lab_page.screenshot("4-image-column")
+
+
+@pytest.fixture
+def notebook7_page(tmp_path, lab_env, chromium, request):
+    """A page on Notebook 7 (``jupyter notebook``) serving a copy of the quickstart."""
+    from lab import LabPage, LabServer
+
+    with LabServer(tmp_path / "notebook7", env=lab_env, frontend="notebook") as server:
+        shutil.copyfile(QUICKSTART, server.root_dir / QUICKSTART.name)
+        page = chromium.pages[0] if chromium.pages else chromium.new_page()
+        page.set_default_timeout(60_000)
+        yield LabPage(page, server, prefix="notebook7--")
+
+
+def test_quickstart_table_in_notebook_7(proposal, notebook7_page):
+    page = notebook7_page.page
+    server = notebook7_page.server
+    page.goto(f"{server.url}/tree?token={server.token}", wait_until="domcontentloaded")
+    page.get_by_text(QUICKSTART.name).first.wait_for()  # the file browser lists it
+    notebook7_page.screenshot("1-tree")
+
+    notebook7_page.open_notebook(QUICKSTART.name)
+    assert "/notebooks/" in page.url
+    notebook7_page.run_all_cells(timeout=120)
+    titles = ["XGM/Intensity", "Sample X"]
+    grid = notebook7_page.wait_for_grid(lambda g: filled(g, [1, 2], titles), timeout=60,
+                                        what="runs 1 and 2 with both variables")
+    assert grid["columns"][:4] == ["Run", "State", "Start time", "Comment"]
+    assert_values(grid, proposal, [1, 2], titles)
+    notebook7_page.reveal_widget()
+    time.sleep(1)  # the grid's canvas paints after its data arrives
+    notebook7_page.screenshot("2-table")
