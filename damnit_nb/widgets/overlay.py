@@ -20,7 +20,7 @@ from traitlets import Enum, Int, List, Unicode, observe, validate
 
 from .loader import Loader
 from .pump import Posts, default_pump
-from .series import NotASeriesError, histograms, paired, series_of
+from .series import TRAIN_DIM, NotASeriesError, histograms, paired, series_of
 
 __all__ = ["RunDataPlot", "DATA_PLOT_KINDS", "MAX_RUNS"]
 
@@ -225,7 +225,8 @@ class RunDataPlot(widgets.VBox):
                 scales = {"x": self.x_scale, "y": self.y_scale}
                 if kind == "scatter":
                     mark = Scatter(scales=scales, default_size=16, stroke_width=0,
-                                   labels=[f"run {run}"], display_legend=True)
+                                   labels=[f"run {run}"], display_legend=True,
+                                   display_names=False)
                 else:
                     mark = Lines(scales=scales, labels=[f"run {run}"], display_legend=True,
                                  stroke_width=1.5)
@@ -254,6 +255,10 @@ class RunDataPlot(widgets.VBox):
                 self.x_axis.label, self.y_axis.label = first.y_label, "trains"
             else:
                 self.x_axis.label, self.y_axis.label = first.x_label, first.y_label
+            train_ids = kind != "histogram" and first.x_label.startswith(TRAIN_DIM)
+            tick_format = "d" if train_ids else None  # whole train IDs, not 2.1e+9
+            if self.x_axis.tick_format != tick_format:
+                self.x_axis.tick_format = tick_format
         value = "<br>".join(text)
         if self.note.value != value:
             self.note.value = value
