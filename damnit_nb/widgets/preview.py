@@ -173,13 +173,14 @@ class Preview(widgets.VBox):
     def flush(self):
         with self._lock:
             drawn, self._drawn = self._drawn, None
+        before = self.content.children
         with self._pump.applying(self):
             self._posts.apply()
             if drawn is not None:
                 self._draw(*drawn)
+        _close_all([w for w in before if w not in self.content.children])
 
     def _draw(self, drawing, error):
-        old = self.content.children
         if error is not None:
             self.message.value = f"<span style='color:#b00'>{html.escape(error)}</span>"
             self.content.children = ()
@@ -200,7 +201,6 @@ class Preview(widgets.VBox):
                 self.mode_buttons.layout.display = "flex" if drawing.two_d else "none"
                 self.content.children = (shown,)
                 self.state = "shown"
-        _close_all(old)
 
 
 def _heading(title):
