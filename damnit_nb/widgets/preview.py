@@ -54,7 +54,7 @@ class Preview(widgets.VBox):
         self.mode_buttons = widgets.ToggleButtons(
             options=["image", "lines"], value="lines" if as_lines else "image",
             tooltips=["2-D data as an image", "2-D data as a family of lines, one per row"],
-            style={"button_width": "60px"}, layout=widgets.Layout(display="none"))
+            style={"button_width": "72px"}, layout=widgets.Layout(display="none"))
         self.content = widgets.Box(layout=widgets.Layout(width="100%"))
         super().__init__([self.heading, self.mode_buttons, self.message, self.content],
                          **kwargs)
@@ -287,14 +287,16 @@ def _image_figure(drawing):
     mark = Image(image=picture, x=list(drawing.x_range), y=[drawing.y_range[1],
                                                             drawing.y_range[0]],
                  scales={"x": x_scale, "y": y_scale}, pixelated=True)
-    axes = [Axis(scale=x_scale, label=drawing.x_label),
+    axes = [Axis(scale=x_scale, label=drawing.x_label, num_ticks=5),
             Axis(scale=y_scale, side="left", label=drawing.y_label),
             ColorAxis(scale=colour_scale, side="right",
                       label=drawing.value_label, tick_format=".4~g")]
-    height = 460
+    height, margin = 460, {"top": 20, "bottom": 50, "left": 70, "right": 110}
+    # bqplot keeps the aspect of the whole figure: the one giving the plot the data's
+    plot_height = height - margin["top"] - margin["bottom"]
+    aspect = (plot_height * drawing.aspect + margin["left"] + margin["right"]) / height
     figure = Figure(marks=[mark], axes=axes, animation_duration=0, padding_x=0, padding_y=0,
-                    min_aspect_ratio=drawing.aspect, max_aspect_ratio=drawing.aspect,
-                    fig_margin={"top": 20, "bottom": 50, "left": 70, "right": 110},
+                    min_aspect_ratio=aspect, max_aspect_ratio=aspect, fig_margin=margin,
                     layout=widgets.Layout(width="100%", height=f"{height}px"))
     figure._preview_parts = (mark, picture, *axes, x_scale, y_scale, colour_scale)
     return figure

@@ -170,7 +170,7 @@ def test_a_preview_says_it_is_loading_then_draws_the_image(pump, clock):
     x_axis, y_axis, colour_axis = figure.axes
     assert y_axis.scale.reverse and image.y.tolist() == [39.5, -0.5]  # first row on top
     assert colour_axis.label == "frame [ADU]" and colour_axis.scale.scheme == "viridis"
-    assert figure.min_aspect_ratio == figure.max_aspect_ratio == pytest.approx(1.5)
+    assert figure.min_aspect_ratio == figure.max_aspect_ratio == pytest.approx((390 * 1.5 + 180) / 460)
     assert preview.mode_buttons.layout.display == "flex"
 
 
