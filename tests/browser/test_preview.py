@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lab import wait_until
+from lab import notebook_json, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -65,17 +65,6 @@ def proposal(tmp_path):
 def lab_env(proposal, tmp_path):
     return {"DAMNIT_NB_TEST_PROPOSAL": str(proposal),
             "DAMNIT_NB_CONFIG_DIR": str(tmp_path / "config")}
-
-
-def notebook_json(cells):
-    return {
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                   "source": src} for src in cells],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                    "name": "python3"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
 
 
 def test_clicking_a_2d_cell_draws_its_preview_image(lab_server, lab_page):
