@@ -381,28 +381,56 @@ class RunTable:
         runs = [int(r) for r in runs]
         self.widget.grid.selected_runs = runs
 
-    def plot(self, y, x="run", *, kind="scatter", color=None, bins=None, runs=None):
+    def plot(self, y, x="run", *, kind=None, color=None, bins=None, runs=None,
+             per_run=False):
         """A plot of variable ``y`` against ``x`` (default the run number) across runs: a
         widget that updates as runs arrive and values change, linked to the table (points
         selected there select rows here, and the other way round).
 
         Variables are named by name or title (``"run"`` for the run number). ``kind``:
-        "scatter", "line" or "histogram" (of ``y``, with ``bins`` bins, default 20);
-        ``color``: a variable colouring the points; ``runs``: only these runs.
+        "scatter" (the default), "line" or "histogram" (of ``y``, with ``bins`` bins, default
+        20); ``color``: a variable colouring the points; ``runs``: only these runs.
+
+        ``per_run=True`` overlays the full data of runs instead, read from their run files:
+        ``y`` along its coordinate (``x=None``), or against variable ``x`` of the same run
+        (aligned on their common train IDs when both have a ``trainId`` dimension); ``kind``
+        "line" (the default), "scatter" or "histogram" (one per run); ``runs``: these runs,
+        else the runs selected in the table, following the selection.
 
         >>> table.plot("xgm_intensity")                     # against the run number
         >>> table.plot("energy", x="xgm_intensity", color="delay")
         >>> table.plot("xgm_intensity", kind="histogram", bins=50)
+        >>> table.plot("xgm_trace", per_run=True, runs=[17, 18])
         """
         from .widgets.cells import column_kind
         from .widgets.model import RUN_KEY
+        from .widgets.overlay import DATA_PLOT_KINDS
         from .widgets.plot import PLOT_KINDS
 
-        if kind not in PLOT_KINDS:
-            raise ValueError(f"Unknown plot kind {kind!r}: use one of {', '.join(PLOT_KINDS)}")
+        kinds = DATA_PLOT_KINDS if per_run else PLOT_KINDS
+        kind = kind or kinds[0]
+        if kind not in kinds:
+            raise ValueError(f"Unknown plot kind {kind!r}: use one of {', '.join(kinds)}")
         if bins is not None and (not isinstance(bins, int) or isinstance(bins, bool)
                                  or bins < 1):
             raise ValueError(f"bins is a positive whole number, not {bins!r}")
+        if runs is not None:
+            runs = [int(r) for r in runs]
+        if per_run:
+            if color is not None:
+                raise ValueError("per_run plots colour each run apart: leave out color")
+            keys = {}
+            for role, name in (("y", y), ("x", None if x in (None, "run") else x)):
+                if name is None:
+                    continue
+                key = self._model.find_column(name)
+                spec = next(s for s in self._model.columns() if s.key == key)
+                if spec.fixed:
+                    raise ValueError(f"{name!r} is not a variable, so no run file holds its "
+                                     "data: choose a variable")
+                keys[role] = key
+            return self.widget.new_data_plot(keys["y"], keys.get("x"), kind=kind,
+                                             bins=bins or 20, runs=runs)
         keys = {}
         for role, name in (("y", y), ("x", x), ("color", color)):
             if name is None:
@@ -414,8 +442,6 @@ class RunTable:
                 raise ValueError(f"{name!r} does not hold numbers, so it cannot be the plot's "
                                  f"{role}: choose a numeric variable")
             keys[role] = key
-        if runs is not None:
-            runs = [int(r) for r in runs]
         return self.widget.new_plot(keys["y"], keys.get("x", RUN_KEY), kind=kind,
                                     color=keys.get("color"), bins=bins or 20, runs=runs)
 
@@ -603,6 +629,9 @@ class _Actions:
 
     def to_markdown(self, runs):
         return self._table.to_markdown(runs)
+
+    def read_data(self, run, key):
+        return self._table._db.read_data(run, key)
 
     def preview_data(self, run, key):
         return self._table._preview_data(run, key)

@@ -129,3 +129,48 @@ def test_bad_plot_arguments_say_what_to_do(proposal):
         with pytest.raises(ValueError, match="bins is a positive whole number"):
             table.plot("energy", kind="histogram", bins=0)
         assert np.all(table.plot("energy", runs=[2]).scatter.x == [2])
+        with pytest.raises(ValueError, match="'state' is not a variable"):
+            table.plot("state", per_run=True)
+        with pytest.raises(ValueError, match="Unknown plot kind 'bars'.*line"):
+            table.plot("energy", per_run=True, kind="bars")
+
+
+def test_per_run_plots_overlay_the_selected_runs_data_from_their_files(proposal):
+    with RunTable(proposal, settle=0.1, poll=0.1) as table:
+        @table.variable(title="XGM/Intensity", units="uJ", summary="mean")
+        def xgm(run, number: "meta#run_number"):
+            import xarray as xr
+
+            ids = np.asarray(run.train_ids)
+            return xr.DataArray(np.arange(len(ids)) * float(number), dims="trainId",
+                                coords={"trainId": ids})
+
+        @table.variable(title="Delay", units="ps", summary="mean")
+        def delay(run, number: "meta#run_number"):
+            import xarray as xr
+
+            ids = np.asarray(run.train_ids)[1:]  # one train fewer: aligned on train IDs
+            return xr.DataArray(np.full(len(ids), number + 0.5), dims="trainId",
+                                coords={"trainId": ids})
+
+        assert table.wait(60)
+        plot = table.plot("XGM/Intensity", per_run=True)  # follows the selection
+        table.selected_runs = [1, 3]
+        assert table.sync(20)
+
+        def drawn():
+            return {m.labels[0]: m.y.tolist() for m in plot.figure.marks}
+        assert eventually(lambda: drawn() == {"run 1": [0, 1, 2, 3, 4],
+                                              "run 3": [0, 3, 6, 9, 12]})
+        assert plot.x_axis.label == "trainId" and plot.y_axis.label == "XGM/Intensity [uJ]"
+
+        client = GridClient(table.widget.grid)  # rows selected in the browser
+        client.select_rows(table.widget.grid.view_runs().index(2))
+        assert eventually(lambda: list(drawn()) == ["run 2"])
+
+        against = table.plot("xgm", x="Delay", per_run=True, runs=[2], kind="scatter")
+        assert table.sync(20)
+        assert eventually(lambda: len(against.figure.marks) == 1)
+        mark = against.figure.marks[0]
+        assert mark.x.tolist() == [2.5] * 4 and mark.y.tolist() == [2, 4, 6, 8]
+        assert against.x_axis.label == "Delay [ps]"

@@ -10,9 +10,10 @@ The app does not know `RunTable`: it is given ``actions``, an object with the me
 (on the kernel's comm thread, where button clicks arrive): ``cell_detail(run, key)`` (HTML),
 ``edit(run, key, text)`` (returns the text to show, raises ValueError to refuse),
 ``reprocess(runs, match)``, ``cancel(runs)``, ``export(path)``, ``to_markdown(runs)``,
-``log_tail(run)``, ``export_name(suffix)`` and ``preview_data(run, key)`` (what a preview
-draws; it reads the run's file, so a preview calls it on its worker thread). Every widget change goes through the update
-pump (`post`), whatever thread asks for it.
+``log_tail(run)``, ``export_name(suffix)``, ``read_data(run, key)`` (a variable's full
+data, from its run file; called on a loader's thread) and ``preview_data(run, key)`` (what a
+preview draws, from the run's file; called on the preview's worker thread). Every widget
+change goes through the update pump (`post`), whatever thread asks for it.
 """
 
 from __future__ import annotations
@@ -153,6 +154,19 @@ class TableApp(widgets.VBox):
         plot.excluded_runs = list(self.excluded_runs)
         link((self.grid, "selected_runs"), (plot, "selected_runs"))
         link((self, "excluded_runs"), (plot, "excluded_runs"))
+        with self._plots_lock:
+            self._plots.append(plot)
+        return plot
+
+    def new_data_plot(self, y, x=None, **options):
+        """An `overlay.RunDataPlot` of runs' full data (read with the ``read_data`` action),
+        drawing the grid's selected runs unless given ``runs``; closed with the app."""
+        from .overlay import RunDataPlot
+
+        plot = RunDataPlot(self.model, self._actions.read_data, y, x, pump=self._pump,
+                           **options)
+        plot.selected_runs = list(self.grid.selected_runs)
+        dlink((self.grid, "selected_runs"), (plot, "selected_runs"))
         with self._plots_lock:
             self._plots.append(plot)
         return plot

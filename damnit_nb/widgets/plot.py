@@ -28,13 +28,16 @@ from .cells import column_kind
 from .model import RUN_KEY
 from .pump import Posts, default_pump
 
-__all__ = ["RunPlot", "PLOT_KINDS", "numeric_columns", "points"]
+__all__ = ["RunPlot", "PLOT_KINDS", "GL_POINTS", "numeric_columns", "points"]
 
 log = logging.getLogger(__name__)
 
 PLOT_KINDS = ("scatter", "line", "histogram")
 #: The most bins a histogram has.
 MAX_BINS = 1000
+#: Above this many points the scatter is drawn with WebGL (bqplot-gl's ScatterGL): SVG
+#: takes seconds to draw thousands of points. WebGL points have no tooltips and no clicks.
+GL_POINTS = 2000
 _SELECT_MODES = ("click", "brush", "lasso")
 
 
@@ -127,6 +130,8 @@ class RunPlot(widgets.VBox):
         self._bin_runs = []  # the runs of each histogram bar shown
         self._columns = []  # [(key, label)] offered by the pickers
         self._dirty = True
+        self.scatter_gl = None  # the WebGL scatter, made when a plot has many points
+        self._closed = False
 
         self.x_scale, self.y_scale = LinearScale(), LinearScale()
         self.color_scale = ColorScale(scheme="viridis")
@@ -168,7 +173,7 @@ class RunPlot(widgets.VBox):
         self.x_picker = widgets.Combobox(placeholder="x: type to search", ensure_option=True,
                                          layout=widgets.Layout(width="220px"))
         self.kind_buttons = widgets.ToggleButtons(options=list(PLOT_KINDS), value=kind,
-                                                  style={"button_width": "78px"})
+                                                  style={"button_width": "90px"})
         self.bins_box = widgets.BoundedIntText(value=bins, min=1, max=MAX_BINS,
                                                description="bins", layout=widgets.Layout(
                                                    width="130px", display="none"))
@@ -221,10 +226,21 @@ class RunPlot(widgets.VBox):
             self.x, self.y = self.y, self.x
 
     def close(self):
+        """Close the plot and every widget it is made of (nothing is left in the page)."""
+        self._closed = True
         self._unsubscribe()
         self._pump.unregister(self)
-        for selector in self._selectors.values():
-            selector.close()
+        parts = [*self._selectors.values(), self.scatter.tooltip, self.bars.tooltip,
+                 self.scatter, self.scatter_gl, self.line, self.bars, self.x_axis, self.y_axis,
+                 self.color_axis, self.x_scale, self.y_scale, self.color_scale,
+                 self.figure.scale_x, self.figure.scale_y, self.figure]
+        parts += _descendants(self)
+        for part in parts:
+            if part is not None:
+                _close(part)
+        for extra in (getattr(self, "layout", None), getattr(self, "style", None)):
+            if extra is not None:
+                extra.close()
         super().close()
 
     @validate("bins")
@@ -257,6 +273,8 @@ class RunPlot(widgets.VBox):
 
     # -- the pump's thread --------------------------------------------------------------------
     def pending(self):
+        if self._closed:
+            return False
         with self._lock:
             return self._dirty or self._posts.pending() or self._model.version != self._version
 
@@ -312,29 +330,51 @@ class RunPlot(widgets.VBox):
         if shown == 0:
             return "<i>No run has values of both variables yet.</i>"
         parts = [f"{shown} run{'s' if shown != 1 else ''}"]
+        if shown > GL_POINTS and self.kind != "histogram":
+            parts.append("drawn with WebGL: select by brush or lasso")
         if self.excluded_runs:
             parts.append(f"{len(self.excluded_runs)} left out")
         return "<small>" + " · ".join(parts) + "</small>"
 
+    def _points_mark(self, count):
+        """The scatter drawing ``count`` points: SVG, or WebGL above `GL_POINTS`."""
+        if count <= GL_POINTS:
+            return self.scatter
+        if self.scatter_gl is None:
+            from bqplot_gl import ScatterGL
+
+            self.scatter_gl = ScatterGL(
+                x=np.array([]), y=np.array([]),
+                scales={"x": self.x_scale, "y": self.y_scale, "color": self.color_scale},
+                default_size=16, colors=["#1f77b4"],
+                selected_style={"opacity": 1.0, "fill": "#d62728"},
+                unselected_style={"opacity": 0.35})
+            self.scatter_gl.observe(self._points_selected, names="selected")
+        return self.scatter_gl
+
     def _draw_points(self, runs, xs, ys, colours, x_label, y_label):
-        marks = [self.line, self.scatter] if self.kind == "line" else [self.scatter]
+        mark = self._points_mark(len(runs))
+        marks = [self.line, mark] if self.kind == "line" else [mark]
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
-        shown = ("points", runs, xs, ys, colours)
+            for selector in self._selectors.values():
+                selector.marks = [mark]
+        shown = ("points" if mark is self.scatter else "points-gl", runs, xs, ys, colours)
         if not _same(shown, self._shown):
             self._shown = shown
-            with self.scatter.hold_sync():
-                self.scatter.x, self.scatter.y = xs, ys
-                self.scatter.names = [str(r) for r in runs]
-                self.scatter.color = colours
+            with mark.hold_sync():
+                mark.x, mark.y = xs, ys
+                if mark is self.scatter:  # the points' tooltips name their run
+                    mark.names = [str(r) for r in runs]
+                mark.color = colours
         line = ("line", xs, ys)
         if self.kind == "line" and not _same(line, self._line_shown):
             self._line_shown = line
             with self.line.hold_sync():
                 self.line.x, self.line.y = xs, ys
         selected = np.flatnonzero(np.isin(runs, self.selected_runs)).tolist()
-        if _indices(self.scatter.selected) != selected:
-            self.scatter.selected = selected or None
+        if _indices(mark.selected) != selected:
+            mark.selected = selected or None
         tooltip = self.scatter.tooltip
         with tooltip.hold_sync():  # the run is the point's name: not twice when it is x
             if self.x == RUN_KEY:
@@ -409,12 +449,16 @@ class RunPlot(widgets.VBox):
 
             if mode == "brush":
                 selector = BrushSelector(x_scale=self.x_scale, y_scale=self.y_scale,
-                                         marks=[self.scatter], color="#d62728")
+                                         marks=self._active_points(), color="#d62728")
             else:
                 selector = LassoSelector(x_scale=self.x_scale, y_scale=self.y_scale,
-                                         marks=[self.scatter], color="#d62728")
+                                         marks=self._active_points(), color="#d62728")
             self._selectors[mode] = selector
         return self._selectors[mode]
+
+    def _active_points(self):
+        shown = [m for m in self.figure.marks if m is self.scatter or m is self.scatter_gl]
+        return shown or [self.scatter]
 
     def _points_selected(self, change):
         if self._pump.is_applying(self):
@@ -441,6 +485,23 @@ class RunPlot(widgets.VBox):
 
     def _put_back(self):
         self.excluded_runs = []
+
+
+def _close(widget):
+    """Close a widget, its layout and its style."""
+    for extra in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if extra is not None and hasattr(extra, "close"):
+            extra.close()
+    widget.close()
+
+
+def _descendants(box):
+    """The widgets inside a box, at any depth."""
+    out = []
+    for child in getattr(box, "children", ()):
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
 
 
 def _indices(selected):

@@ -424,6 +424,40 @@ def test_a_plot_gains_a_point_when_a_run_arrives(table_page, database_dir):
     lab_page.screenshot("1-plot")
 
 
+def test_a_brush_on_the_plot_selects_the_runs_inside_in_the_grid(table_page):
+    lab_page = table_page
+    page = lab_page.page
+    page.locator(".bqplot").first.scroll_into_view_if_needed()
+    rows = by_run(lab_page.grid())
+    scored = sorted(r for r, row in rows.items() if number(row[SCORE]) is not None)
+    wait_until(lambda: dots(lab_page) == len(scored), 20, f"{len(scored)} points")
+    page.get_by_role("button", name="brush", exact=True).click()
+    low = [r for r in scored if number(rows[r][SCORE]) < 20]  # runs 2 and 3: 9 and 10
+    assert low == [2, 3]
+    boxes = [page.locator(".bqplot path.dot").nth(scored.index(r)).bounding_box()
+             for r in low]  # points in x order: the run's
+    x0 = min(b["x"] for b in boxes) - 12
+    y0 = min(b["y"] for b in boxes) - 12
+    x1 = max(b["x"] + b["width"] for b in boxes) + 12
+    y1 = max(b["y"] + b["height"] for b in boxes) + 12
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+
+    def selected_rows():
+        grid = lab_page.grid()
+        order = shown_runs(grid)
+        chosen = {order[i] for s in grid["selections"] or []
+                  for i in range(s["r1"], s["r2"] + 1)}
+        return chosen == set(low) and chosen
+    wait_until(selected_rows, 10, f"runs {low} selected in the grid")
+    assert lab_page.execute("print(table.selected_runs)").strip() == str(low)
+    lab_page.screenshot("1-brushed")
+    page.get_by_role("button", name="click", exact=True).click()
+
+
 def test_jump_scrolls_an_off_screen_run_into_view(table_page, database_dir):
     """(Last in the module: it leaves runs 100-139 in the database, with no raw data.)"""
     from damnit_nb.store import Database, prepare_result

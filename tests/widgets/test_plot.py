@@ -194,3 +194,42 @@ def test_bad_traits_are_refused(pump):
         plot.y = "nope"
     with pytest.raises(Exception, match="kind"):
         plot.kind = "pie"
+
+
+def test_many_points_are_drawn_with_webgl_and_selected_by_run(pump, clock):
+    from damnit_nb.widgets.plot import GL_POINTS
+
+    model = make_model(runs=range(1, GL_POINTS + 1))
+    plot = RunPlot(model, "energy", pump=pump)
+    assert list(plot.figure.marks) == [plot.scatter]  # up to GL_POINTS: SVG, with tooltips
+    model.update({GL_POINTS + 1: {"energy": Cell.number(1.0)}})
+    flush(pump, clock)
+    gl = plot.scatter_gl
+    assert list(plot.figure.marks) == [gl] and type(gl).__name__ == "ScatterGL"
+    assert len(gl.x) == GL_POINTS + 1 and "WebGL" in plot.note.value
+    sent = Recorder(gl)
+    model.update({GL_POINTS + 2: {"energy": Cell.number(2.0)}})
+    flush(pump, clock)
+    assert sent_arrays(sent) == [["x", "y"]]  # no names: WebGL points have no tooltips
+
+    browser_update(plot.select_buttons, index=1)  # brush: its selector selects on WebGL
+    flush(pump, clock)
+    assert plot.figure.interaction.marks == [gl]
+    browser_select(gl, [0, 2])
+    assert plot.selected_runs == [1, 3]
+
+
+def test_a_closed_plot_leaves_no_widget_and_is_never_pending(pump, clock):
+    from ipywidgets.widgets.widget import _instances
+
+    model = make_model()
+    before = set(_instances)
+    plot = RunPlot(model, "energy", pump=pump)
+    browser_update(plot.select_buttons, index=1)
+    flush(pump, clock)
+    assert len(set(_instances) - before) > 20
+    plot.close()
+    left = [type(_instances[k]).__name__ for k in set(_instances) - before]
+    assert left == []  # figure, marks, axes, scales, pickers and layouts closed
+    model.update({9: {"energy": Cell.number(1.0)}})
+    assert not plot.pending()  # a table's sync() does not wait for it
