@@ -25,7 +25,6 @@ Prints the figures; writes nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import os.path as osp
 import statistics
@@ -128,65 +127,50 @@ def _wait_result(page, timeout=60):
 
 
 def run_benchmark(root, size, repeats, heatmap=False, screenshots=None):
-    from playwright.sync_api import sync_playwright
-
-    from lab import LabPage, LabServer, launch_chromium
+    from _lab import lab_notebook
 
     proposal = make_proposal(root, size)
-    server = LabServer(osp.join(root, "lab"), env={
-        "PYTHONPATH": REPO, "DAMNIT_NB_CONFIG_DIR": osp.join(root, "config")})
-    server.start()
     results = {"preview": [], "heatmap": []}
-    try:
-        (server.root_dir / "preview.ipynb").write_text(json.dumps(_notebook(proposal)))
-        with sync_playwright() as p:
-            context = launch_chromium(p, osp.join(root, "chromium-profile"))
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(60_000)
-                lab = LabPage(page, server, artifacts=screenshots or root, prefix="bench-")
-                lab.open_notebook("preview.ipynb")
-                lab.run_all_cells(timeout=600)
+    with lab_notebook(root, "preview.ipynb", _notebook(proposal), screenshots=screenshots,
+                      env={"DAMNIT_NB_CONFIG_DIR": osp.join(root, "config")}) as lab:
+        page = lab.page
+        lab.run_all_cells(timeout=600)
 
-                def runs(grid):
-                    return [str(row[grid["columns"].index("Run")]) for row in grid["rows"]]
+        def runs(grid):
+            return [str(row[grid["columns"].index("Run")]) for row in grid["rows"]]
 
-                grid = lab.wait_for_grid(lambda g: "Frame" in g["columns"]
-                                         and sorted(runs(g)) == ["1", "2"])
-                lab.reveal_widget()
-                column = grid["columns"].index("Frame") - grid["index_columns"]
-                lab.execute("import damnit_nb.widgets.preview, bqplot")  # imported once
-                for i in range(2 * repeats + 1):  # the first, warming up, is not counted
-                    run = 1 + i % 2
-                    box = lab.cell_box(runs(grid).index(str(run)), column)
-                    page.evaluate(_JS_WATCH)
-                    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-                    result = _wait_result(page)
-                    seconds = (result["end"] - result["start"]) / 1000
-                    if i:
-                        results["preview"].append(seconds)
-                    print(f"preview of run {run}: {seconds:.3f} s "
-                          f"({result['width']} x {result['height']} px)", file=sys.stderr)
-                    time.sleep(1.0)
-                if screenshots:
-                    lab.screenshot("preview")
-                if heatmap:
-                    for i in range(repeats + 1):
-                        page.evaluate(_JS_WATCH)
-                        page.evaluate("() => { window.__preview_bench.start = performance.now(); }")
-                        lab.execute(_HEATMAP.format(run=1 + i % 2))
-                        result = _wait_result(page)
-                        seconds = (result["end"] - result["start"]) / 1000
-                        if i:
-                            results["heatmap"].append(seconds)
-                        print(f"heatmap: {seconds:.3f} s", file=sys.stderr)
-                        time.sleep(1.0)
-                    if screenshots:
-                        lab.screenshot("heatmap")
-            finally:
-                context.close()
-    finally:
-        server.stop()
+        grid = lab.wait_for_grid(lambda g: "Frame" in g["columns"]
+                                 and sorted(runs(g)) == ["1", "2"])
+        lab.reveal_widget()
+        column = grid["columns"].index("Frame") - grid["index_columns"]
+        lab.execute("import damnit_nb.widgets.preview, bqplot")  # imported once
+        for i in range(2 * repeats + 1):  # the first, warming up, is not counted
+            run = 1 + i % 2
+            box = lab.cell_box(runs(grid).index(str(run)), column)
+            page.evaluate(_JS_WATCH)
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            result = _wait_result(page)
+            seconds = (result["end"] - result["start"]) / 1000
+            if i:
+                results["preview"].append(seconds)
+            print(f"preview of run {run}: {seconds:.3f} s "
+                  f"({result['width']} x {result['height']} px)", file=sys.stderr)
+            time.sleep(1.0)
+        if screenshots:
+            lab.screenshot("preview")
+        if heatmap:
+            for i in range(repeats + 1):
+                page.evaluate(_JS_WATCH)
+                page.evaluate("() => { window.__preview_bench.start = performance.now(); }")
+                lab.execute(_HEATMAP.format(run=1 + i % 2))
+                result = _wait_result(page)
+                seconds = (result["end"] - result["start"]) / 1000
+                if i:
+                    results["heatmap"].append(seconds)
+                print(f"heatmap: {seconds:.3f} s", file=sys.stderr)
+                time.sleep(1.0)
+            if screenshots:
+                lab.screenshot("heatmap")
     return results
 
 
