@@ -1,4 +1,4 @@
-"""A clicked cell's preview in JupyterLab: the image is drawn under the grid."""
+"""Previews in JupyterLab: a clicked cell's image drawn under the grid, a plotly figure."""
 
 import json
 
@@ -19,6 +19,11 @@ from damnit_nb import RunTable
 
 table = RunTable(Path(os.environ["DAMNIT_NB_TEST_PROPOSAL"]), watch=False)
 table""",
+    """\
+import plotly.graph_objects as go
+from damnit_nb.widgets.preview import Preview
+
+Preview(lambda: go.Figure(go.Bar(y=[1, 3, 2])), title="A plotly figure")""",
 ]
 
 # The page's <image> elements that bqplot draws (its Image mark), with the picture's size once
@@ -98,3 +103,9 @@ def test_clicking_a_2d_cell_draws_its_preview_image(lab_server, lab_page):
     assert colour_bar >= 3  # x, y and the colour bar
     lab_page.page.locator(".bqplot image").first.scroll_into_view_if_needed()
     lab_page.screenshot("1-preview")
+
+    # a plotly figure is drawn by plotly's own widget (its front end bundled with plotly)
+    bars = lab_page.page.locator(".js-plotly-plot .bars path")
+    wait_until(lambda: bars.count() == 3, 30, "plotly's three bars")
+    bars.first.scroll_into_view_if_needed()
+    lab_page.screenshot("2-plotly")
