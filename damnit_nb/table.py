@@ -444,6 +444,33 @@ class RunTable:
         return self.widget.new_plot(keys["y"], keys.get("x", RUN_KEY), kind=kind,
                                     color=keys.get("color"), bins=bins or 20, runs=runs)
 
+    def preview(self, run, name, *, as_lines=False):
+        """A preview of one run's variable (by name or title): its data drawn as DAMNIT's
+        double-click preview draws it (1-D as a line, 2-D as an image or, ``as_lines``, a
+        family of lines, images, plotly figures, text), read from the run's file in the
+        background; big data is downsampled for display, with a note saying so."""
+        from ._text import number_ranges
+        from .widgets.preview import Preview
+
+        key = self._model.find_column(name)
+        spec = next(s for s in self._model.columns() if s.key == key)
+        if spec.fixed:
+            raise ValueError(f"{name!r} is not a variable: preview a variable's column")
+        run = int(run)
+        if run not in self._model.runs():
+            raise KeyError(f"No run {run} in the table: it has runs "
+                           f"{number_ranges(self._model.runs())}")
+        return Preview(lambda: self._preview_data(run, key), title=f"Run {run} · {spec.header}",
+                       name=spec.header, units=spec.units, as_lines=as_lines)
+
+    def _preview_data(self, run, key):
+        """(Any thread but the pump's: it reads the run's file.) What a preview of a cell
+        draws: the variable's preview (DAMNIT's `.preview` or its 1-D/2-D data), else its
+        data."""
+        data = self._db[run, key]
+        value = data.preview_data()
+        return data.read() if value is None else value
+
     def to_markdown(self, runs=None):
         """The table as Markdown (the columns shown, in their order; ``runs``: these runs,
         default all), as "copy selection as Markdown" gives it."""
@@ -604,3 +631,6 @@ class _Actions:
 
     def read_data(self, run, key):
         return self._table._db.read_data(run, key)
+
+    def preview_data(self, run, key):
+        return self._table._preview_data(run, key)

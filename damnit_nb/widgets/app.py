@@ -2,16 +2,18 @@
 status line, a toolbar (jump to a run, newest first, copy as Markdown, reprocess, cancel,
 export), the column chooser, the filters and a plot (`plot.RunPlot`, made when its panel is
 first opened), the grid, and a detail pane under it (a clicked cell's detail, the editor of
-editable cells, the selected run's log, following it). Plots made by `new_plot` share the
+editable cells, a clicked variable's preview (`preview.Preview`), the selected run's log,
+following it). Plots made by `new_plot` share the
 grid's selection and the runs left out of plots (kept in the view settings).
 
 The app does not know `RunTable`: it is given ``actions``, an object with the methods it calls
 (on the kernel's comm thread, where button clicks arrive): ``cell_detail(run, key)`` (HTML),
 ``edit(run, key, text)`` (returns the text to show, raises ValueError to refuse),
 ``reprocess(runs, match)``, ``cancel(runs)``, ``export(path)``, ``to_markdown(runs)``,
-``log_tail(run)``, ``export_name(suffix)`` and ``read_data(run, key)`` (a variable's full
-data, from its run file; called on a loader's thread). Every widget change goes through the update
-pump (`post`), whatever thread asks for it.
+``log_tail(run)``, ``export_name(suffix)``, ``read_data(run, key)`` (a variable's full
+data, from its run file; called on a loader's thread) and ``preview_data(run, key)`` (what a
+preview draws, from the run's file; called on the preview's worker thread). Every widget
+change goes through the update pump (`post`), whatever thread asks for it.
 """
 
 from __future__ import annotations
@@ -119,7 +121,9 @@ class TableApp(widgets.VBox):
         self.markdown = widgets.Textarea(layout=widgets.Layout(display="none", width="100%",
                                                                height="120px"))
         self.log_pane = LogPane(log_path, pump=self._pump) if log_path else None
-        below = [self.detail, self.editor_box, self.markdown]
+        self.preview = None  # the clicked variable's preview, made at the first such click
+        self.preview_box = widgets.VBox()
+        below = [self.detail, self.editor_box, self.preview_box, self.markdown]
         if self.log_pane is not None:
             below.append(self.log_pane)
         super().__init__([self.status, self.toolbar, self.options, self.grid, *below])
@@ -220,7 +224,8 @@ class TableApp(widgets.VBox):
             plots, self._plots = self._plots, []
         for plot in plots:
             plot.close()
-        for part in (self.scroller, self.grid, self.columns, self.filters, self.log_pane):
+        for part in (self.scroller, self.grid, self.columns, self.filters, self.log_pane,
+                     self.preview):
             if part is not None:
                 part.close()
         super().close()
@@ -254,6 +259,20 @@ class TableApp(widgets.VBox):
         else:
             self._editing = None
             self.post(self.editor_box, display="none")
+            if spec is not None and not spec.fixed:
+                self._show_preview(run, spec)
+
+    def _show_preview(self, run, spec):
+        """The clicked variable's preview under the grid, replacing the one shown."""
+        from .preview import Preview
+
+        if self.preview is None:
+            self.preview = Preview(pump=self._pump)
+            self.post(self.preview_box, children=(self.preview,))
+        key = spec.key
+        self.preview.show(lambda: self._actions.preview_data(run, key),
+                          title=f"Run {run} · {spec.header}", name=spec.header,
+                          units=spec.units)
 
     def _save(self):
         target = self._editing

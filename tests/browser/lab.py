@@ -41,6 +41,7 @@ __all__ = [
     "descendants",
     "start_time",
     "wait_until",
+    "notebook_json",
 ]
 
 CHROMIUM = "/usr/bin/chromium"
@@ -74,6 +75,18 @@ def wait_until(predicate, timeout, what, interval=0.25):
     if not last:
         raise TimeoutError(f"timed out after {timeout} s waiting for {what}; last value: {last!r}")
     return last
+
+
+def notebook_json(cells):
+    """A notebook (nbformat 4, Python 3 kernel) of code cells with these sources."""
+    return {
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                   "source": src} for src in cells],
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                    "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 class LabServer:

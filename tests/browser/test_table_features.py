@@ -17,7 +17,7 @@ import pytest
 
 from damnit_nb.store import Database
 
-from lab import LabPage, LabServer, chromium_context, wait_until
+from lab import LabPage, LabServer, chromium_context, notebook_json, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -65,17 +65,6 @@ def simulate(proposal, run):
     from damnit_nb.simulate import simulate_run
 
     simulate_run(proposal, run, trains=20, trains_per_sequence=20, modules=1)
-
-
-def notebook_json(cells):
-    return {
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                   "source": src} for src in cells],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                    "name": "python3"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
 
 
 # --- one server, browser and notebook for the module ---------------------------------------------
