@@ -12,12 +12,14 @@ raises out of a callback. A newer `show` wins over one still loading.
 from __future__ import annotations
 
 import html
+import itertools
 import logging
 import threading
 
 import ipywidgets as widgets
 from traitlets import Bool, Enum, Unicode, observe
 
+from .loader import Loader
 from .previewdata import COLOR_SCHEME, prepare
 from .pump import Posts, default_pump
 
@@ -47,7 +49,8 @@ class Preview(widgets.VBox):
         self._generation = 0  # of the latest show(): older loads are dropped
         self._drawn = None  # (generation, Drawing) waiting for the pump to draw it
         self._value = None  # (generation, value, name, units) last fetched
-        self._threads = []
+        self._loader = Loader(lambda key, value, error: None, name="damnit_nb-preview")
+        self._requests = itertools.count()  # each request is a key of its own
 
         self.heading = widgets.HTML()
         self.message = widgets.HTML()
@@ -89,18 +92,15 @@ class Preview(widgets.VBox):
         import time
 
         deadline = time.monotonic() + timeout
-        while True:
-            with self._lock:
-                threads = [t for t in self._threads if t.is_alive()]
-                self._threads = threads
-            if not threads:
-                return True
-            threads[0].join(max(0.0, deadline - time.monotonic()))
-            if time.monotonic() >= deadline and threads[0].is_alive():
+        while self._loader.busy():
+            if time.monotonic() >= deadline:
                 return False
+            time.sleep(0.01)
+        return True
 
     def close(self):
         self._pump.unregister(self)
+        self._loader.close()
         with self._lock:
             self._generation += 1  # a load under way is dropped
         _close_all(self.content.children)
@@ -126,13 +126,13 @@ class Preview(widgets.VBox):
         if not self._pump.is_applying(self):
             self.as_lines = change["new"] == "lines"
 
-    # -- worker threads -----------------------------------------------------------------------
+    # -- the loader's thread ------------------------------------------------------------------
     def _start(self, target, *args):
-        thread = threading.Thread(target=target, args=args, daemon=True,
-                                  name="damnit_nb-preview")
-        with self._lock:
-            self._threads.append(thread)
-        thread.start()
+        """Run ``target(*args)`` on the loader's thread; what an older request waits to do
+        is dropped (a newer show or toggle replaces it)."""
+        key = (target.__name__, args[0], next(self._requests))
+        self._loader.cancel(keep={key})
+        self._loader.request(key, lambda: target(*args))
 
     def _load(self, generation, fetch, name, units):
         try:
