@@ -504,7 +504,7 @@ class RunTable:
         body = detail_html(self._model.cell(run, key))
         spec = next((s for s in self._model.columns() if s.key == key), None)
         if spec is not None and not spec.fixed:
-            about = f"<small>Variable <code>{html.escape(spec.key)}</code>"
+            about = f"<br><small>Variable <code>{html.escape(spec.key)}</code>"
             if spec.units:
                 about += f", in {html.escape(spec.units)}"
             if spec.description:
