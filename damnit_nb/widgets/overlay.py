@@ -208,47 +208,31 @@ class RunDataPlot(widgets.VBox):
         text.extend(f"<small>{html.escape(n)}</small>" for n in notes)
         self._show(runs, lines, problems, text)
 
-    def _show(self, runs, lines, problems, text):
-        from bqplot import Lines, Scatter
+    def _new_mark(self, run, kind):
+        return _mark(run, kind, {"x": self.x_scale, "y": self.y_scale})
 
+    def _show(self, runs, lines, problems, text):
         kind = self.kind
+        old = self._marks
         if kind != self._mark_kind:
             self._marks, self._mark_kind = {}, kind
         drawn = [r for r in runs if r in lines]
-        marks = []
-        for i, run in enumerate(drawn):
-            line = lines[run]
-            if kind == "histogram":
-                continue
-            mark = self._marks.get(run)
-            if mark is None:
-                scales = {"x": self.x_scale, "y": self.y_scale}
-                if kind == "scatter":
-                    mark = Scatter(scales=scales, default_size=16, stroke_width=0,
-                                   labels=[f"run {run}"], display_legend=True,
-                                   display_names=False)
-                else:
-                    mark = Lines(scales=scales, labels=[f"run {run}"], display_legend=True,
-                                 stroke_width=1.5)
-                self._marks[run] = mark
-            _set_points(mark, line.x, line.y, PALETTE[i % len(PALETTE)])
-            marks.append(mark)
         if kind == "histogram" and drawn:
             edges, counts = histograms({r: lines[r].y for r in drawn}, bins=self.bins)
-            for i, run in enumerate(drawn):
-                mark = self._marks.get(run)
-                if mark is None:
-                    mark = Lines(scales={"x": self.x_scale, "y": self.y_scale},
-                                 labels=[f"run {run}"], display_legend=True,
-                                 interpolation="step-after", stroke_width=1.5)
-                    self._marks[run] = mark
-                steps = np.append(counts[run], counts[run][-1])
-                _set_points(mark, edges, steps, PALETTE[i % len(PALETTE)])
-                marks.append(mark)
-        for run in [r for r in self._marks if r not in drawn]:
-            del self._marks[run]
+            points = {r: (edges, np.append(counts[r], counts[r][-1])) for r in drawn}
+        else:
+            points = {r: (lines[r].x, lines[r].y) for r in drawn}
+        marks = []
+        for i, run in enumerate(drawn):
+            mark = self._marks.get(run) or self._new_mark(run, kind)
+            self._marks[run] = mark
+            _set_points(mark, *points[run], PALETTE[i % len(PALETTE)])
+            marks.append(mark)
+        self._marks = {r: self._marks[r] for r in drawn}
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
+        for mark in {*old.values()} - {*marks}:  # no longer shown: closed
+            mark.close()
         if drawn:
             first = lines[drawn[0]]
             if kind == "histogram":
@@ -262,6 +246,17 @@ class RunDataPlot(widgets.VBox):
         value = "<br>".join(text)
         if self.note.value != value:
             self.note.value = value
+
+
+def _mark(run, kind, scales):
+    """A new mark for one run's data: points, a line, or a histogram's steps."""
+    from bqplot import Lines, Scatter
+
+    if kind == "scatter":
+        return Scatter(scales=scales, default_size=16, stroke_width=0, labels=[f"run {run}"],
+                       display_legend=True, display_names=False)
+    return Lines(scales=scales, labels=[f"run {run}"], display_legend=True, stroke_width=1.5,
+                 interpolation="step-after" if kind == "histogram" else "linear")
 
 
 def _set_points(mark, x, y, colour):

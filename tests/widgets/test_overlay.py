@@ -156,3 +156,16 @@ def test_at_most_max_runs_are_drawn_with_a_note(pump, clock):
     assert len(plot.figure.marks) == MAX_RUNS
     assert f"The first {MAX_RUNS} of {MAX_RUNS + 2} runs" in plot.note.value
     plot.close()
+
+
+def test_marks_no_longer_shown_are_closed(pump, clock):
+    model, store = make()
+    plot = RunDataPlot(model, store, "xgm", runs=[1, 2], pump=pump)
+    settle(plot, pump, clock)
+    before = list(plot.figure.marks)
+    plot.runs = [2]
+    settle(plot, pump, clock)
+    assert plot.figure.marks == [before[1]] and before[0].comm is None  # run 1's closed
+    plot.kind = "scatter"
+    settle(plot, pump, clock)
+    assert type(plot.figure.marks[0]).__name__ == "Scatter" and before[1].comm is None
