@@ -19,22 +19,18 @@ from pathlib import Path
 
 import ipywidgets as widgets
 
-__all__ = ["dashboard", "Dashboard", "find_database", "DATABASE_DIRS"]
+from .databases import DATABASE_DIRS, database_dir
 
-#: Where a proposal's database may be, below its directory, the first found first: DAMNIT's,
-#: then RunTable's default.
-DATABASE_DIRS = ("usr/Shared/amore", "usr/Shared/damnit_nb")
+__all__ = ["dashboard", "Dashboard", "find_database"]
 
 
 def find_database(proposal_dir):
     """The database directory of the proposal at ``proposal_dir``: the first of
     `DATABASE_DIRS` holding a ``runs.sqlite``. FileNotFoundError if there is none."""
-    from .store.database import DB_NAME
-
     proposal_dir = Path(proposal_dir)
-    for sub in DATABASE_DIRS:
-        if (proposal_dir / sub / DB_NAME).is_file():
-            return proposal_dir / sub
+    found = database_dir(proposal_dir)
+    if found is not None:
+        return Path(found)
     looked = " and ".join(str(proposal_dir / sub) for sub in DATABASE_DIRS)
     raise FileNotFoundError(
         f"no run database for {proposal_dir} (looked in {looked}): a dashboard shows what the "

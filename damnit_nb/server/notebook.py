@@ -10,7 +10,7 @@ import os
 from jupyter_server.utils import ensure_async, url_escape, url_path_join
 
 from .errors import BadRequestError, PathInTheWayError
-from .proposals import DATABASE_DIRS
+from ..databases import DATABASE_DIRS
 
 __all__ = ["notebook_name", "notebook_content", "ensure_notebook", "frontend", "notebook_url",
            "FRONTENDS"]

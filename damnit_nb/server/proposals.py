@@ -17,13 +17,12 @@ import os
 import re
 from typing import NamedTuple
 
+from ..databases import database_dir
 from .errors import BadRequestError, NotFoundError, OutsideRootsError
 
-__all__ = ["Proposal", "find_proposal", "DATABASE_DIRS"]
+__all__ = ["Proposal", "find_proposal"]
 
 #: Where a proposal's database may be, first found first: DAMNIT's, then RunTable's default.
-DATABASE_DIRS = ("usr/Shared/amore", "usr/Shared/damnit_nb")
-_DB_NAME = "runs.sqlite"  # store.database.DB_NAME (importing the store would load h5py)
 _CONTEXT_FILE = "context.py"
 
 
@@ -61,15 +60,13 @@ def find_proposal(value, roots) -> Proposal:
         raise BadRequestError(f"{text} is not a proposal directory: its name must be "
                               "p<number> (like p001234).", value)
     database = context = None
-    for rel in DATABASE_DIRS:
-        candidate = os.path.join(path, rel)
-        if os.path.isfile(os.path.join(candidate, _DB_NAME)):
-            database = os.path.realpath(candidate)
-            if not _under(database, roots):
-                raise OutsideRootsError(database, roots)
-            if os.path.isfile(os.path.join(database, _CONTEXT_FILE)):
-                context = os.path.join(database, _CONTEXT_FILE)
-            break
+    found = database_dir(path)
+    if found is not None:
+        database = os.path.realpath(found)
+        if not _under(database, roots):
+            raise OutsideRootsError(database, roots)
+        if os.path.isfile(os.path.join(database, _CONTEXT_FILE)):
+            context = os.path.join(database, _CONTEXT_FILE)
     return Proposal(int(m.group(1)), path, database, context)
 
 
