@@ -22,11 +22,9 @@ whose first cell is ``RunTable(proposal, database=..., watch=False)`` on a datab
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import os.path as osp
-import platform
 import statistics
 import subprocess
 import sys
@@ -152,71 +150,58 @@ def _add_run(database, run):
 
 
 def run_benchmark(root, runs, repeats, screenshots=None):
-    from playwright.sync_api import sync_playwright
-
+    from _lab import lab_notebook
     from bench_table import make_database
-    from lab import _JS_MODELS, _JS_PANEL, LabPage, LabServer, launch_chromium
+    from lab import _JS_MODELS, _JS_PANEL
 
     database = make_database(root, runs)
     proposal = osp.join(root, "p001234")
     os.makedirs(osp.join(proposal, "raw"))
-    server = LabServer(osp.join(root, "lab"), env={
-        "PYTHONPATH": REPO, "DAMNIT_NB_CACHE_DIR": osp.join(root, "cache"),
-        "DAMNIT_NB_CONFIG_DIR": osp.join(root, "config")})
-    server.start()
+    env = {"DAMNIT_NB_CACHE_DIR": osp.join(root, "cache"),
+           "DAMNIT_NB_CONFIG_DIR": osp.join(root, "config")}
     drawn, updates = [], []
-    try:
-        (server.root_dir / "plot.ipynb").write_text(json.dumps(_notebook(proposal, database)))
-        with sync_playwright() as p:
-            context = launch_chromium(p, osp.join(root, "chromium-profile"))
-            try:
-                page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(60_000)
-                lab = LabPage(page, server, artifacts=screenshots or root, prefix="bench-")
-                lab.open_notebook("plot.ipynb")
-                lab.run_cell(0, timeout=600)
-                wait = _JS_WAIT_POINTS % {"panel": _JS_PANEL}
-                for i in range(repeats):
-                    lab.wait_for_kernel_idle()
-                    time.sleep(1.0)
-                    marks = page.evaluate(wait, [runs, 60_000, True])
-                    if "error" in marks:
-                        raise TimeoutError(f"the plot did not draw {runs} points: {marks}")
-                    drawn.append((marks["painted"] - marks["start"]) / 1e3)
-                    print(f"drawn {i + 1}/{repeats}: {drawn[-1]:.2f} s", file=sys.stderr)
-                lab.wait_for_kernel_idle()
-                lab.reveal_widget(0)
-                if screenshots:
-                    lab.screenshot("plot-0-drawn")
-                lab.execute(_RECORD)
-                for i in range(repeats):
-                    time.sleep(1.5)
-                    lab.execute("_sent.clear()")
-                    page.evaluate(_JS_ARM_MESSAGES % {"models": _JS_MODELS})
-                    shown = runs + i
-                    _add_run(database, runs + 1 + i)
-                    marks = page.evaluate(wait, [shown + 1, 30_000, False])
-                    if "error" in marks:
-                        raise TimeoutError(f"the new point was not drawn: {marks}")
-                    first = page.evaluate("() => window.__first")
-                    time.sleep(0.5)  # what the pump sends after the points
-                    sent = json.loads(lab.execute("print(_json.dumps(_sent))"))
-                    updates.append({"sent": sent,
-                                    "draw": (marks["painted"] - first) / 1e3
-                                    if first is not None else None})
-                    print(f"new run {i + 1}/{repeats}: {sent}, drawn "
-                          f"{updates[-1]['draw']} s after the first message", file=sys.stderr)
-                if screenshots:
-                    lab.screenshot("plot-1-new-run")
-            finally:
-                context.close()
-    finally:
-        server.stop()
+    with lab_notebook(root, "plot.ipynb", _notebook(proposal, database), env=env,
+                      screenshots=screenshots) as lab:
+        page = lab.page
+        lab.run_cell(0, timeout=600)
+        wait = _JS_WAIT_POINTS % {"panel": _JS_PANEL}
+        for i in range(repeats):
+            lab.wait_for_kernel_idle()
+            time.sleep(1.0)
+            marks = page.evaluate(wait, [runs, 60_000, True])
+            if "error" in marks:
+                raise TimeoutError(f"the plot did not draw {runs} points: {marks}")
+            drawn.append((marks["painted"] - marks["start"]) / 1e3)
+            print(f"drawn {i + 1}/{repeats}: {drawn[-1]:.2f} s", file=sys.stderr)
+        lab.wait_for_kernel_idle()
+        lab.reveal_widget(0)
+        if screenshots:
+            lab.screenshot("plot-0-drawn")
+        lab.execute(_RECORD)
+        for i in range(repeats):
+            time.sleep(1.5)
+            lab.execute("_sent.clear()")
+            page.evaluate(_JS_ARM_MESSAGES % {"models": _JS_MODELS})
+            shown = runs + i
+            _add_run(database, runs + 1 + i)
+            marks = page.evaluate(wait, [shown + 1, 30_000, False])
+            if "error" in marks:
+                raise TimeoutError(f"the new point was not drawn: {marks}")
+            first = page.evaluate("() => window.__first")
+            time.sleep(0.5)  # what the pump sends after the points
+            sent = json.loads(lab.execute("print(_json.dumps(_sent))"))
+            updates.append({"sent": sent,
+                             "draw": (marks["painted"] - first) / 1e3
+                             if first is not None else None})
+            print(f"new run {i + 1}/{repeats}: {sent}, drawn {updates[-1]['draw']} s after "
+                  "the first message", file=sys.stderr)
+        if screenshots:
+            lab.screenshot("plot-1-new-run")
     return drawn, updates
 
 
 def report(drawn, updates, runs, repeats, command):
-    from _report import browser_versions
+    from _report import browser_header
 
     messages = {}
     for u in updates:
@@ -227,16 +212,8 @@ def report(drawn, updates, runs, repeats, command):
                   for name, v in messages.items()}
     total = statistics.median(sum(s for _, s, _ in u["sent"]) for u in updates)
     draws = [u["draw"] for u in updates if u["draw"] is not None]
-    lines = [
-        f"## A plot across runs in a browser: {runs:,} runs drawn, a new run added",
-        "",
-        "Generated by:",
-        "",
-        f"    {command}",
-        "",
-        f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-        f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}; {browser_versions('jupyterlab', 'bqplot')}.",
+    title = f"A plot across runs in a browser: {runs:,} runs drawn, a new run added"
+    lines = browser_header(title, command, "jupyterlab", "bqplot") + [
         f"- A database of {runs:,} runs x 20 variables (as in the table benchmark) shown by "
         "`RunTable(..., watch=False)` in a JupyterLab notebook; a second cell "
         f"`plot = table.plot({COLUMN!r}); plot` (a scatter against the run number). *Drawn*: "
@@ -274,23 +251,11 @@ def report(drawn, updates, runs, repeats, command):
 
 
 def main(argv=None):
+    from _report import big_table_arguments
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="1,000 runs")
-    p.add_argument("--runs", type=int, help="runs in the database (default 9000, quick 1000)")
-    p.add_argument("--repeats", type=int, default=5, help="times each is measured (>= 2)")
-    p.add_argument("--output", help="Markdown file to write the section to (default: print "
-                   "only)")
-    p.add_argument("--screenshots", help="folder for screenshots of the page (default: none)")
-    args = p.parse_args(argv)
-    runs = args.runs or (1000 if args.quick else 9000)
-    command = ("nice " if os.nice(0) > 0 else "") + \
-        ".venv/bin/python benchmarks/bench_plot_browser.py"
-    if args.quick:
-        command += " --quick"
-    if args.runs:
-        command += f" --runs {args.runs}"
-    if args.repeats != 5:
-        command += f" --repeats {args.repeats}"
+    parse = big_table_arguments(p, 'bench_plot_browser.py')
+    args, runs, command = parse(argv)
     with tempfile.TemporaryDirectory(prefix="bench-plot-") as root:
         drawn, updates = run_benchmark(root, runs, args.repeats, screenshots=args.screenshots)
     text = report(drawn, updates, runs, args.repeats, command)
