@@ -432,7 +432,8 @@ def test_a_brush_on_the_plot_selects_the_runs_inside_in_the_grid(table_page):
     scored = sorted(r for r, row in rows.items() if number(row[SCORE]) is not None)
     wait_until(lambda: dots(lab_page) == len(scored), 20, f"{len(scored)} points")
     page.get_by_role("button", name="brush", exact=True).click()
-    page.locator(".bqplot .selector").first.wait_for(state="attached", timeout=10_000)
+    selector = page.locator(".bqplot .selector").first
+    selector.wait_for(state="attached", timeout=10_000)
     low = [r for r in scored if number(rows[r][SCORE]) < 20]  # runs 2 and 3: 9 and 10
     assert low == [2, 3]
     boxes = [page.locator(".bqplot path.dot").nth(scored.index(r)).bounding_box()
@@ -441,6 +442,10 @@ def test_a_brush_on_the_plot_selects_the_runs_inside_in_the_grid(table_page):
     y0 = min(b["y"] for b in boxes) - 12
     x1 = max(b["x"] + b["width"] for b in boxes) + 12
     y1 = max(b["y"] + b["height"] for b in boxes) + 12
+    area = selector.bounding_box()  # the plot area: a drag starting outside it brushes nothing
+    x0, y0 = max(x0, area["x"] + 1), max(y0, area["y"] + 1)
+    x1 = min(x1, area["x"] + area["width"] - 1)
+    y1 = min(y1, area["y"] + area["height"] - 1)
     page.mouse.move(x0, y0)
     page.mouse.down()
     page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
