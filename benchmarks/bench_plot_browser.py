@@ -70,7 +70,7 @@ def _recording(widget, name):
     widget.comm.send = recorded
 
 
-for _name, _w in [("scatter", plot.scatter), ("line", plot.line), ("bars", plot.bars),
+for _name, _w in [("scatter", plot.scatter), ("canvas", plot.cloud), ("line", plot.line), ("bars", plot.bars),
                   ("figure", plot.figure), ("x axis", plot.x_axis), ("y axis", plot.y_axis),
                   ("tooltip", plot.scatter.tooltip), ("note", plot.note),
                   ("x scale", plot.x_scale), ("y scale", plot.y_scale)]:
@@ -80,8 +80,10 @@ for _i, _w in enumerate([plot.x_picker, plot.y_picker, plot.color_picker]):
     _recording(_w, f"picker {_i}")
 """
 
-# The points of the last plot in the page (`path.dot`), each animation frame, until there
-# are `expect` of them: {start, seen, painted} in ms of the page's clock.
+# The points of the last plot in the page, each animation frame, until there are `expect` of
+# them: {start, seen, painted} in ms of the page's clock. A bqplot scatter's are counted in
+# the page (`path.dot`); a canvas (`PointCloud`, above 2,000 points) says how many points it
+# drew in its element's `data-points`, once it drew again (`data-drawn`).
 _JS_WAIT_POINTS = """
 async ([expect, timeoutMs, runCell]) => {
   const panel = (%(panel)s)();
@@ -89,7 +91,13 @@ async ([expect, timeoutMs, runCell]) => {
     const figs = panel.content.node.querySelectorAll('.bqplot');
     return figs.length ? figs[figs.length - 1] : null;
   };
+  const clouds = () => panel.content.node.querySelectorAll('.damnit-nb-cloud');
+  const before = new Map(Array.from(clouds()).map((c) => [c, c.dataset.drawn]));
   const shown = async () => {
+    const all = clouds();
+    const cloud = all.length ? all[all.length - 1] : null;
+    if (cloud && cloud.dataset.points === String(expect)
+        && cloud.dataset.drawn !== before.get(cloud)) return true;
     const fig = lastFigure();
     return fig !== null && fig.querySelectorAll('path.dot').length === expect;
   };
@@ -120,7 +128,8 @@ async () => {
   const models = await (%(models)s)();
   window.__first = null;
   for (const m of Object.values(models)) {
-    if (!(m.get('_model_module') || '').includes('bqplot')) continue;
+    const module = m.get('_model_module') || '';
+    if (!module.includes('bqplot') && !module.includes('anywidget')) continue;
     m.on('change', () => { if (window.__first === null) window.__first = performance.now(); });
   }
   return true;
@@ -217,8 +226,9 @@ def report(drawn, updates, runs, repeats, command):
         f"- A database of {runs:,} runs x 20 variables (as in the table benchmark) shown by "
         "`RunTable(..., watch=False)` in a JupyterLab notebook; a second cell "
         f"`plot = table.plot({COLUMN!r}); plot` (a scatter against the run number). *Drawn*: "
-        "from running that cell (its Run command) to the frame after the page's figure holds "
-        f"a point (`.bqplot path.dot`) per run, timed in the page; {repeats} times (each "
+        "from running that cell (its Run command) to the frame after the page shows a point "
+        "per run (bqplot's `.bqplot path.dot`, or the canvas's count, see below), timed in "
+        f"the page; {repeats} times (each "
         "makes a new plot). *New run*: another process writes a run to the database; the "
         "table follows it (the feed checks the database each second) and the plot gains a "
         "point: what the kernel sends to the plot's widgets, and in the page the time from "
@@ -239,8 +249,10 @@ def report(drawn, updates, runs, repeats, command):
     lines += [
         "",
         f"What one new run sends (median of {repeats}; {total / 1e3:.0f} kB in all): only "
-        "the scatter's arrays (x, y and the points' names, their runs, for the tooltips; "
-        "each a whole array) and the note's text; no figure, axis or scale is sent again.",
+        "the points' arrays (x, y and their runs, each a whole array; binary float64 for "
+        "the canvas that draws plots of over 2,000 points, a `PointCloud`) and the note's "
+        "text; no figure, axis or scale is sent again. The canvas's points are counted by "
+        "its element's `data-points`, which it sets after drawing them.",
         "",
         "| widget | messages per new run | bytes per message | traits sent |",
         "|---|---:|---:|---|",

@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 PLOT_KINDS = ("scatter", "line", "histogram")
 #: The most bins a histogram has.
 MAX_BINS = 1000
-#: Above this many points they are drawn lighter (no outline), as SVG slows down with each.
+#: Above this many points a scatter is drawn on a canvas (`cloud.PointCloud`): bqplot's SVG
+#: takes seconds to draw thousands of points; a line is drawn without its points.
 MANY_POINTS = 2000
 _SELECT_MODES = ("click", "brush", "lasso")
 
@@ -195,6 +196,8 @@ class RunPlot(widgets.VBox):
             [widgets.Label("select by"), self.select_buttons, self.leave_out_button,
              self.put_back_button, self.note],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+        self.cloud = None  # the canvas drawing many points, made when first needed
+        self._controls, self._selecting = controls, selecting
         super().__init__([controls, self.figure, selecting], **kwargs)
 
         with self._pump.applying(self):  # the traits as asked, before anything is shown
@@ -227,7 +230,7 @@ class RunPlot(widgets.VBox):
         self._unsubscribe()
         self._pump.unregister(self)
         parts = [*self._selectors.values(), self.scatter.tooltip, self.bars.tooltip,
-                 self.scatter, self.line, self.bars, self.x_axis, self.y_axis,
+                 self.scatter, self.line, self.cloud, self.bars, self.x_axis, self.y_axis,
                  self.color_axis, self.x_scale, self.y_scale, self.color_scale,
                  self.figure.scale_x, self.figure.scale_y, self.figure]
         parts += _descendants(self)
@@ -265,6 +268,8 @@ class RunPlot(widgets.VBox):
         mode = change["new"]
         self._posts.post(self.select_buttons, value=mode)
         self._posts.post(self.figure, interaction=self._selector(mode))
+        if self.cloud is not None:
+            self._posts.post(self.cloud, mode=mode)
         self._pump.wake(self)
 
     # -- the pump's thread --------------------------------------------------------------------
@@ -326,13 +331,46 @@ class RunPlot(widgets.VBox):
         if shown == 0:
             return "<i>No run has values of both variables yet.</i>"
         parts = [f"{shown} run{'s' if shown != 1 else ''}"]
+        if shown > MANY_POINTS and self.kind == "line":
+            parts.append(f"points not drawn over {MANY_POINTS:,} (scatter draws them)")
         if self.excluded_runs:
             parts.append(f"{len(self.excluded_runs)} left out")
         return "<small>" + " · ".join(parts) + "</small>"
 
+    def _show_view(self, view):
+        """Show the bqplot figure or the point cloud between the controls."""
+        if self.children[1] is not view:
+            self.children = (self._controls, view, self._selecting)
+
+    def _draw_cloud(self, runs, xs, ys, colours, x_label, y_label):
+        from .cloud import PointCloud
+
+        if self.cloud is None:
+            self.cloud = PointCloud(mode=self.select_mode)
+            self.cloud.observe(self._cloud_selected, names="selected")
+        cloud = self.cloud
+        self._show_view(cloud)
+        shown = ("cloud", runs, xs, ys, colours)
+        with cloud.hold_sync():
+            if not _same(shown, self._shown):
+                self._shown = shown
+                cloud.set_points(xs, ys, runs, colours)
+            cloud.x_label, cloud.y_label = x_label, y_label
+            cloud.x_is_run = self.x == RUN_KEY
+            selected = np.flatnonzero(np.isin(runs, self.selected_runs)).tolist()
+            if cloud.selected != selected:
+                cloud.selected = selected
+
     def _draw_points(self, runs, xs, ys, colours, x_label, y_label):
+        if self.kind == "scatter" and len(runs) > MANY_POINTS:
+            self._draw_cloud(runs, xs, ys, colours, x_label, y_label)
+            return
+        self._show_view(self.figure)
         mark = self.scatter
-        marks = [self.line, mark] if self.kind == "line" else [mark]
+        if self.kind == "line" and len(runs) > MANY_POINTS:
+            marks = [self.line]  # its points would take seconds to draw
+        else:
+            marks = [self.line, mark] if self.kind == "line" else [mark]
         if list(self.figure.marks) != marks:
             self.figure.marks = marks
         shown = ("points", runs, xs, ys, colours)
@@ -342,9 +380,6 @@ class RunPlot(widgets.VBox):
                 mark.x, mark.y = xs, ys
                 mark.names = [str(r) for r in runs]  # the tooltips' run
                 mark.color = colours
-                outline = 0.5 if len(runs) <= MANY_POINTS else 0.0
-                if mark.stroke_width != outline:
-                    mark.stroke_width = outline
         line = ("line", xs, ys)
         if self.kind == "line" and not _same(line, self._line_shown):
             self._line_shown = line
@@ -366,6 +401,7 @@ class RunPlot(widgets.VBox):
         self.color_axis.label = dict(self._columns).get(self.color, "") if self.color else ""
 
     def _draw_histogram(self, runs, ys, y_label):
+        self._show_view(self.figure)
         if list(self.figure.marks) != [self.bars]:
             self.figure.marks = [self.bars]
         if len(ys):
@@ -441,6 +477,9 @@ class RunPlot(widgets.VBox):
             runs = self._point_runs
         indices = [i for i in _indices(change["new"]) if 0 <= i < len(runs)]
         self.selected_runs = sorted(int(runs[i]) for i in indices)
+
+    def _cloud_selected(self, change):
+        self._points_selected(change)
 
     def _bars_selected(self, change):
         if self._pump.is_applying(self):

@@ -196,15 +196,43 @@ def test_bad_traits_are_refused(pump):
         plot.kind = "pie"
 
 
-def test_many_points_are_drawn_without_outlines(pump, clock):
+def test_many_points_are_drawn_on_a_canvas_and_selected_by_run(pump, clock):
     from damnit_nb.widgets.plot import MANY_POINTS
 
     model = make_model(runs=range(1, MANY_POINTS + 1))
     plot = RunPlot(model, "energy", pump=pump)
-    assert plot.scatter.stroke_width == 0.5
+    assert plot.children[1] is plot.figure and plot.cloud is None  # SVG, up to MANY_POINTS
     model.update({MANY_POINTS + 1: {"energy": Cell.number(1.0)}})
     flush(pump, clock)
-    assert plot.scatter.stroke_width == 0 and len(plot.scatter.x) == MANY_POINTS + 1
+    cloud = plot.cloud
+    assert plot.children[1] is cloud
+    assert np.frombuffer(cloud.x, "<f8").tolist() == list(range(1, MANY_POINTS + 2))
+    assert np.frombuffer(cloud.y, "<f8")[-1] == 1.0
+    assert np.frombuffer(cloud.runs, "<f8")[-1] == MANY_POINTS + 1
+    assert cloud.y_label == "Beam/Energy [keV]" and cloud.colour == b""
+
+    sent, figure = Recorder(cloud), Recorder(plot.figure)
+    model.update({MANY_POINTS + 2: {"energy": Cell.number(2.0)}})
+    flush(pump, clock)
+    assert len(sent.messages) == 1 and figure.messages == []  # one message: the arrays,
+    assert sorted(p[0] for p in sent.messages[0]["buffer_paths"]) == ["runs", "x", "y"]
+    assert sent.updates == [{}]  # as binary buffers beside an otherwise empty state
+
+    browser_update(plot.select_buttons, index=1)  # brush: the canvas is told
+    flush(pump, clock)
+    assert cloud.mode == "brush"
+    browser_update(cloud, selected=[0, 2])  # the browser's brush selected two points
+    assert plot.selected_runs == [1, 3]
+    plot.selected_runs = [5]
+    flush(pump, clock)
+    assert cloud.selected == [4]
+
+    plot.kind = "line"  # a line of many points: bqplot, without its points
+    flush(pump, clock)
+    assert plot.children[1] is plot.figure and list(plot.figure.marks) == [plot.line]
+    assert "points not drawn" in plot.note.value
+    plot.close()
+    assert cloud.comm is None
 
 
 def test_a_closed_plot_leaves_no_widget_and_is_never_pending(pump, clock):
