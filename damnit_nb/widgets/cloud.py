@@ -5,8 +5,8 @@ points. A `PointCloud` is an anywidget whose front-end code draws all points on 
 (axes, ticks and labels too) and does in the page what the plot's users do with points:
 hover for a tooltip (run, x, y), click to select (shift adds), drag a rectangle (brush) or
 draw around points (lasso). The kernel sends the points as binary float64 arrays (``x``,
-``y``, ``runs``, optionally ``colour`` values, drawn with viridis), and the browser sends back
-``selected``, the indices of the points selected. After each drawing the view sets
+``y``, ``runs``, optionally ``colour`` values, drawn with viridis and a colour bar), and the
+browser sends back ``selected``, the indices of the points selected. After each drawing the view sets
 ``data-points`` (how many points it drew) and ``data-drawn`` (a count) on its element.
 """
 
@@ -103,7 +103,8 @@ function render({ model, el }) {
     g.clearRect(0, 0, width, height);
     const {x, y, n} = data;
     const [x0, x1] = extent(x.subarray(0, n)), [y0, y1] = extent(y.subarray(0, n));
-    const w = width - MARGIN.left - MARGIN.right, h = height - MARGIN.top - MARGIN.bottom;
+    const right = MARGIN.right + (data.colour ? 80 : 0);  // room for the colour bar
+    const w = width - MARGIN.left - right, h = height - MARGIN.top - MARGIN.bottom;
     const sx = (v) => MARGIN.left + ((v - x0) / (x1 - x0)) * w;
     const sy = (v) => MARGIN.top + h - ((v - y0) / (y1 - y0)) * h;
     scale = {sx, sy};
@@ -142,6 +143,22 @@ function render({ model, el }) {
       g.beginPath(); g.arc(sx(x[i]), sy(y[i]), 4, 0, 2 * Math.PI); g.fill(); g.stroke();
     }
     g.restore();
+    if (data.colour) {  // the colour bar: the colour variable's range, low at the bottom
+      const bx = MARGIN.left + w + 20, bw = 12;
+      for (let k = 0; k < h; k++) {
+        g.fillStyle = viridis(1 - k / h);
+        g.fillRect(bx, MARGIN.top + k, bw, 1);
+      }
+      g.strokeStyle = '#333'; g.lineWidth = 1; g.strokeRect(bx, MARGIN.top, bw, h);
+      g.fillStyle = '#666'; g.font = '11px sans-serif'; g.textAlign = 'left';
+      g.textBaseline = 'middle';
+      for (const t of ticks(c0, c1, 4)) {
+        g.fillText(label(t), bx + bw + 4, MARGIN.top + h - ((t - c0) / (c1 - c0)) * h);
+      }
+      g.save(); g.translate(bx + bw + 48, MARGIN.top + h / 2); g.rotate(-Math.PI / 2);
+      g.fillStyle = '#000'; g.font = '13px sans-serif'; g.textAlign = 'center';
+      g.fillText(model.get('colour_label') || '', 0, 0); g.restore();
+    }
     if (drag && drag.path.length > 1) {
       g.strokeStyle = '#d62728'; g.fillStyle = 'rgba(214,39,40,0.15)'; g.lineWidth = 1;
       g.beginPath();
@@ -228,7 +245,8 @@ function render({ model, el }) {
   });
 
   const redraw = () => { load(); draw(); };
-  const names = ['x', 'y', 'runs', 'colour', 'selected', 'x_label', 'y_label', 'height'];
+  const names = ['x', 'y', 'runs', 'colour', 'selected', 'x_label', 'y_label', 'colour_label',
+                 'height'];
   for (const name of names) model.on(`change:${name}`, redraw);
   const observer = new ResizeObserver(() => draw());
   observer.observe(el);
@@ -258,6 +276,8 @@ class PointCloud(anywidget.AnyWidget):
                 ).tag(sync=True)
     x_label = Unicode("").tag(sync=True)
     x_is_run = Bool(False, help="x is the run number (not repeated in tooltips)").tag(sync=True)
+    colour_label = Unicode("", help="What colours the points (the colour bar's label)"
+                           ).tag(sync=True)
     y_label = Unicode("").tag(sync=True)
     height = Int(360, help="The height in pixels").tag(sync=True)
 

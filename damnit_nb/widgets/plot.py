@@ -357,6 +357,7 @@ class RunPlot(widgets.VBox):
                 cloud.set_points(xs, ys, runs, colours)
             cloud.x_label, cloud.y_label = x_label, y_label
             cloud.x_is_run = self.x == RUN_KEY
+            cloud.colour_label = dict(self._columns).get(self.color, "") if self.color else ""
             selected = np.flatnonzero(np.isin(runs, self.selected_runs)).tolist()
             if cloud.selected != selected:
                 cloud.selected = selected

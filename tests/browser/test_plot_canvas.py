@@ -79,3 +79,10 @@ def test_thousands_of_points_on_a_canvas_select_runs(lab_server, lab_page):
     chosen = json.loads(lab_page.execute("print(plot.selected_runs)"))
     assert len(chosen) == 1 and chosen[0] % 100 in (0, 1, 2)  # a point near energy 1
     lab_page.screenshot("2-clicked")
+
+    drawn = cloud.get_attribute("data-drawn")
+    lab_page.execute('plot.color = "energy"')  # coloured by a variable, with a colour bar
+    wait_until(lambda: cloud.get_attribute("data-drawn") != drawn
+               and lab_page.execute("print(plot.cloud.colour_label)").strip() == "Energy [keV]",
+               10, "the points coloured")
+    lab_page.screenshot("3-coloured")

@@ -227,6 +227,13 @@ def test_many_points_are_drawn_on_a_canvas_and_selected_by_run(pump, clock):
     flush(pump, clock)
     assert cloud.selected == [4]
 
+    model.update({MANY_POINTS + 1: {"delay": Cell.number(5)},
+                  MANY_POINTS + 2: {"delay": Cell.number(6)}})  # still over MANY_POINTS
+    plot.color = "delay"  # coloured: the values and the colour bar's label
+    flush(pump, clock)
+    assert np.frombuffer(cloud.colour, "<f8")[:3].tolist() == [1, 2, 0]
+    assert cloud.colour_label == "Delay"
+
     plot.kind = "line"  # a line of many points: bqplot, without its points
     flush(pump, clock)
     assert plot.children[1] is plot.figure and list(plot.figure.marks) == [plot.line]
