@@ -347,7 +347,7 @@ class RunPlot(widgets.VBox):
 
         if self.cloud is None:
             self.cloud = PointCloud(mode=self.select_mode)
-            self.cloud.observe(self._cloud_selected, names="selected")
+            self.cloud.observe(self._points_selected, names="selected")
         cloud = self.cloud
         self._show_view(cloud)
         shown = ("cloud", runs, xs, ys, colours)
@@ -478,9 +478,6 @@ class RunPlot(widgets.VBox):
             runs = self._point_runs
         indices = [i for i in _indices(change["new"]) if 0 <= i < len(runs)]
         self.selected_runs = sorted(int(runs[i]) for i in indices)
-
-    def _cloud_selected(self, change):
-        self._points_selected(change)
 
     def _bars_selected(self, change):
         if self._pump.is_applying(self):
